@@ -1,0 +1,74 @@
+import type { RgbImage } from '../images/types.js';
+
+/** Execution providers the engine can run on. */
+export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu';
+
+export interface EngineOptions {
+  /** Folder of a model bundle (docs/BUNDLE.md). */
+  readonly modelDir: string;
+  readonly executionProvider?: ExecutionProviderName;
+  /** GPU index for cuda/webgpu. */
+  readonly deviceId?: number;
+  readonly intraOpNumThreads?: number;
+  readonly interOpNumThreads?: number;
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Which graph files to load: 'fp32' (X.onnx), 'fp16' (X_fp16.onnx), 'auto' (fp16 if present on GPU, else fp32). */
+  readonly dtype?: 'fp32' | 'fp16' | 'auto';
+  /** Most sequences decoded together in one batched step (continuous batching). */
+  readonly maxBatchSize?: number;
+}
+
+export interface GenerateRequest {
+  /** The image exactly as the model should see it (marks already drawn). Its buffer is transferred to the worker. */
+  readonly image: RgbImage;
+  /** The user's question; the engine wraps it in Magma's chat template. */
+  readonly prompt: string;
+  readonly maxTokens: number;
+  /** 0 (default) = greedy. */
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Generation ends when the decoded text ends with any of these; the stop text is not returned. */
+  readonly stop?: readonly string[];
+  /** Mask Magma's robot action-token range (config.action_token_range). */
+  readonly suppressActionTokens?: boolean;
+  /** Aborting cancels between decode steps; the sequence's KV cache is freed at once. */
+  readonly signal?: AbortSignal;
+  /** Called with each new piece of decoded text as it is generated. */
+  readonly onToken?: (text: string) => void;
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancelled';
+
+export interface GenerateResult {
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly usage: {
+    /** All tokens fed to the decoder, image positions included. */
+    readonly promptTokens: number;
+    /** Visual tokens (rows*g*(cols*g+1)). */
+    readonly imageTokens: number;
+    readonly completionTokens: number;
+  };
+  /** Milliseconds per stage, measured inside the worker. */
+  readonly timings: {
+    readonly queueMs: number;
+    readonly preprocessMs: number;
+    readonly visionMs: number;
+    readonly prefillMs: number;
+    readonly decodeMs: number;
+  };
+  /** Crop grid the image was processed with. */
+  readonly grid: { readonly rows: number; readonly cols: number };
+}
+
+export interface ModelInfo {
+  readonly name: string;
+  readonly revision: string;
+  readonly executionProvider: ExecutionProviderName;
+  readonly dtype: 'fp32' | 'fp16';
+  readonly cropSize: number;
+  readonly maxCrops: number;
+  readonly vocabSize: number;
+  readonly maxPositionEmbeddings: number;
+}
