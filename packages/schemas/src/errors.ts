@@ -1,0 +1,171 @@
+import { z } from 'zod';
+
+/** Every error a client can receive. The server maps each to an HTTP status; the SDK to a class. */
+export const ERROR_CODES = [
+  'INVALID_INPUT',
+  'INVALID_IMAGE',
+  'INVALID_MARKS',
+  'PAYLOAD_TOO_LARGE',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'RATE_LIMITED',
+  'OVERLOADED',
+  'MODEL_NOT_READY',
+  'DEADLINE_EXCEEDED',
+  'CANCELLED',
+  'INFERENCE_FAILED',
+  'INTERNAL',
+] as const;
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+
+/** tRPC error codes the server uses, as strings so this package depends on nothing of tRPC. */
+export type TrpcErrorCodeName =
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'TOO_MANY_REQUESTS'
+  | 'SERVICE_UNAVAILABLE'
+  | 'GATEWAY_TIMEOUT'
+  | 'CLIENT_CLOSED_REQUEST'
+  | 'INTERNAL_SERVER_ERROR';
+
+export interface ErrorCodeInfo {
+  readonly httpStatus: number;
+  readonly trpcCode: TrpcErrorCodeName;
+  /** Whether the same request may succeed if sent again later. */
+  readonly retryable: boolean;
+  readonly description: string;
+}
+
+export const ERROR_CATALOG: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
+  INVALID_INPUT: {
+    httpStatus: 400,
+    trpcCode: 'BAD_REQUEST',
+    retryable: false,
+    description: 'The request does not match the schema; see issues.',
+  },
+  INVALID_IMAGE: {
+    httpStatus: 400,
+    trpcCode: 'BAD_REQUEST',
+    retryable: false,
+    description: 'The image is not a decodable PNG, JPEG, WebP or GIF.',
+  },
+  INVALID_MARKS: {
+    httpStatus: 400,
+    trpcCode: 'BAD_REQUEST',
+    retryable: false,
+    description: 'A mark is malformed or lies outside the image; issues name it.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    httpStatus: 413,
+    trpcCode: 'PAYLOAD_TOO_LARGE',
+    retryable: false,
+    description: 'The body, the image bytes or the decoded pixels exceed a limit.',
+  },
+  UNAUTHORIZED: {
+    httpStatus: 401,
+    trpcCode: 'UNAUTHORIZED',
+    retryable: false,
+    description: 'Missing or wrong API key.',
+  },
+  NOT_FOUND: {
+    httpStatus: 404,
+    trpcCode: 'NOT_FOUND',
+    retryable: false,
+    description: 'No such procedure or route.',
+  },
+  RATE_LIMITED: {
+    httpStatus: 429,
+    trpcCode: 'TOO_MANY_REQUESTS',
+    retryable: true,
+    description: 'Too many requests for this key or address; wait retryAfterMs.',
+  },
+  OVERLOADED: {
+    httpStatus: 503,
+    trpcCode: 'SERVICE_UNAVAILABLE',
+    retryable: true,
+    description: 'The queue in front of the model is full; wait retryAfterMs.',
+  },
+  MODEL_NOT_READY: {
+    httpStatus: 503,
+    trpcCode: 'SERVICE_UNAVAILABLE',
+    retryable: true,
+    description: 'The model is loading or warming up, or the server is shutting down.',
+  },
+  DEADLINE_EXCEEDED: {
+    httpStatus: 504,
+    trpcCode: 'GATEWAY_TIMEOUT',
+    retryable: true,
+    description: 'The request did not finish within its deadline and was cancelled.',
+  },
+  CANCELLED: {
+    httpStatus: 499,
+    trpcCode: 'CLIENT_CLOSED_REQUEST',
+    retryable: false,
+    description: 'The request was cancelled by the client.',
+  },
+  INFERENCE_FAILED: {
+    httpStatus: 500,
+    trpcCode: 'INTERNAL_SERVER_ERROR',
+    retryable: true,
+    description: 'The model failed while answering (the engine restarts itself).',
+  },
+  INTERNAL: {
+    httpStatus: 500,
+    trpcCode: 'INTERNAL_SERVER_ERROR',
+    retryable: true,
+    description: 'An unexpected server fault.',
+  },
+};
+
+/** A field-level problem, as zod reports it. */
+export const ErrorIssueSchema = z.strictObject({
+  path: z.array(z.union([z.string(), z.number()])),
+  message: z.string(),
+});
+export type ErrorIssue = z.infer<typeof ErrorIssueSchema>;
+
+/** What a client receives for any error: in tRPC's `error.data`, and as the body of plain routes. */
+export const ErrorDataSchema = z.strictObject({
+  code: ErrorCodeSchema,
+  message: z.string(),
+  httpStatus: z.number().int(),
+  retryable: z.boolean(),
+  requestId: z.string().optional(),
+  issues: z.array(ErrorIssueSchema).optional(),
+  retryAfterMs: z.number().int().min(0).optional(),
+});
+export type ErrorData = z.infer<typeof ErrorDataSchema>;
+
+/** Builds the error data for a code, filling status and retryability from the catalog. */
+export function errorData(
+  code: ErrorCode,
+  message: string,
+  extra: Pick<ErrorData, 'requestId' | 'issues' | 'retryAfterMs'> = {},
+): ErrorData {
+  const info = ERROR_CATALOG[code];
+  return {
+    code,
+    message,
+    httpStatus: info.httpStatus,
+    retryable: info.retryable,
+    ...stripUndefined(extra),
+  };
+}
+
+/** The error code for an HTTP status, for responses that carry no error data (e.g. a proxy's 502). */
+export function errorCodeForStatus(status: number): ErrorCode {
+  for (const code of ERROR_CODES) {
+    if (ERROR_CATALOG[code].httpStatus === status) return code;
+  }
+  if (status === 408) return 'DEADLINE_EXCEEDED';
+  if (status >= 500) return status === 502 || status === 503 ? 'OVERLOADED' : 'INTERNAL';
+  return 'INVALID_INPUT';
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
