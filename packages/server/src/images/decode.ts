@@ -1,0 +1,118 @@
+import sharp from 'sharp';
+import type { Metadata } from 'sharp';
+import { ImageError } from './errors.js';
+import type { RgbImage } from './types.js';
+
+export { ImageError } from './errors.js';
+export type { ImageErrorCode } from './errors.js';
+export { parseImageString } from './image-string.js';
+
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif';
+
+export interface DecodeLimits {
+  /** Largest encoded file accepted, in bytes. */
+  readonly maxBytes: number;
+  /** Largest width x height accepted; checked from the header, before any pixel is decoded. */
+  readonly maxPixels: number;
+}
+
+export interface DecodedImage {
+  readonly image: RgbImage;
+  readonly format: ImageFormat;
+  /** Size after EXIF orientation (same as image.width/height). */
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Recognises the four accepted formats by their first bytes, before sharp sees the data. */
+function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
+  const ascii = (start: number, text: string): boolean =>
+    bytes.length >= start + text.length &&
+    [...text].every((char, i) => bytes[start + i] === char.charCodeAt(0));
+  if (bytes.length >= 8 && bytes[0] === 0x89 && ascii(1, 'PNG\r\n\x1a\n')) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff)
+    return 'jpeg';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  return undefined;
+}
+
+function tooManyPixels(width: number, height: number, maxPixels: number): ImageError {
+  return new ImageError(
+    'PAYLOAD_TOO_LARGE',
+    `image is ${width}x${height} (${width * height} pixels); the limit is ${maxPixels} pixels`,
+  );
+}
+
+/** sharp's only message we act on; every other decoder message is replaced by our own. */
+function isPixelLimitError(error: unknown): boolean {
+  return error instanceof Error && /pixel limit/i.test(error.message);
+}
+
+/** Width and height (of the first frame) from the file's header, without decoding pixels. */
+async function readSize(
+  bytes: Uint8Array,
+  format: ImageFormat,
+): Promise<{ width: number; height: number }> {
+  let header: Metadata;
+  try {
+    // No pixel limit here: the caller applies its own, with the size in the message.
+    header = await sharp(bytes, { limitInputPixels: false, pages: 1 }).metadata();
+  } catch {
+    throw new ImageError(
+      'INVALID_IMAGE',
+      `${format} image could not be read: it is corrupt or truncated`,
+    );
+  }
+  const width = header.width;
+  const height = header.pageHeight ?? header.height;
+  if (header.format !== format || !width || !height) {
+    throw new ImageError('INVALID_IMAGE', `${format} image has an unreadable header`);
+  }
+  return { width, height };
+}
+
+/**
+ * Decodes PNG, JPEG, WebP or GIF (first frame) to 8-bit sRGB pixels: EXIF orientation
+ * applied, transparency flattened onto white. Refuses files over `maxBytes` before reading
+ * them and images over `maxPixels` from their header, so a small file declaring a huge
+ * image is never decoded.
+ */
+export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedImage> {
+  if (bytes.length > limits.maxBytes) {
+    throw new ImageError(
+      'PAYLOAD_TOO_LARGE',
+      `image is ${bytes.length} bytes; the limit is ${limits.maxBytes} bytes`,
+    );
+  }
+  const format = sniffFormat(bytes);
+  if (format === undefined) {
+    throw new ImageError('INVALID_IMAGE', 'image is not a PNG, JPEG, WebP or GIF file');
+  }
+  const input = { limitInputPixels: limits.maxPixels, pages: 1, page: 0, failOn: 'error' } as const;
+  const { width, height } = await readSize(bytes, format);
+  if (width * height > limits.maxPixels) throw tooManyPixels(width, height, limits.maxPixels);
+
+  try {
+    const { data, info } = await sharp(bytes, input)
+      .autoOrient() // EXIF orientation, as .rotate() without arguments
+      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
+      throw new ImageError('INVALID_IMAGE', `${format} image did not decode to RGB pixels`);
+    }
+    // Own, exactly sized buffer: the engine transfers it to its worker.
+    const image: RgbImage = { data: new Uint8Array(data), width: info.width, height: info.height };
+    return { image, format, width: info.width, height: info.height };
+  } catch (error) {
+    if (error instanceof ImageError) throw error;
+    if (isPixelLimitError(error)) throw tooManyPixels(width, height, limits.maxPixels);
+    throw new ImageError(
+      'INVALID_IMAGE',
+      `${format} image could not be decoded: it is corrupt or truncated`,
+    );
+  }
+}
