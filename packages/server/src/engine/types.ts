@@ -16,6 +16,8 @@ export interface EngineOptions {
   readonly dtype?: 'fp32' | 'fp16' | 'auto';
   /** Most sequences decoded together in one batched step (continuous batching). */
   readonly maxBatchSize?: number;
+  /** Called when the engine worker crashed and is restarted (in-flight requests failed with INFERENCE_FAILED). */
+  readonly onRestart?: (cause: Error) => void;
 }
 
 export interface GenerateRequest {

@@ -1,0 +1,330 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { RgbImage } from '../images/types.js';
+import { EngineError, deserializeError } from './errors.js';
+import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
+import type { SequenceRequest } from './sequence.js';
+import type { EngineOptions, GenerateRequest, GenerateResult, ModelInfo } from './types.js';
+
+// The main-thread face of the engine. Every onnxruntime session lives in a worker thread;
+// this class validates requests, hands pixels over (transferred, not copied), relays streamed
+// text, cancels on abort, and restarts the worker if it dies.
+
+interface Pending {
+  readonly request: GenerateRequest;
+  resolve(result: GenerateResult): void;
+  reject(error: EngineError): void;
+  cleanup(): void;
+}
+
+interface WorkerHandle {
+  readonly worker: Worker;
+  readonly ready: Promise<ModelInfo>;
+  /** Settles when the worker thread has exited, for whatever reason. */
+  readonly exited: Promise<void>;
+}
+
+// Terminating a worker inside session.run aborts the whole process (a native exception escapes
+// onnxruntime-node), so close() lets the worker finish its run and exit; this is a last resort.
+const CLOSE_TIMEOUT_MS = 60_000;
+
+/**
+ * Where the worker entry is: dist/engine/worker.js once built (tsup puts this module in dist/,
+ * in the index or a shared chunk). From TypeScript sources (vitest, tsx) the worker is
+ * worker.ts, loaded through a tiny bootstrap that registers tsx inside the worker thread:
+ * Node 20 does not apply `--import tsx` from a worker's execArgv.
+ */
+function workerEntry(): URL {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const worker = new URL('./worker.ts', here).href;
+    const bootstrap = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(worker)});`;
+    return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
+  }
+  for (const candidate of ['./engine/worker.js', './worker.js']) {
+    const url = new URL(candidate, here);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  throw new EngineError(
+    'MODEL_NOT_READY',
+    `engine worker entry not found beside ${fileURLToPath(here)}`,
+  );
+}
+
+function spawnWorker(
+  options: WorkerOptions,
+  onMessage: (m: FromWorker) => void,
+  onExit: (e: Error) => void,
+): WorkerHandle {
+  const worker = new Worker(workerEntry(), { workerData: options });
+  let started = false;
+  let lastError: Error | undefined;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  const ready = new Promise<ModelInfo>((resolve, reject) => {
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'ready') {
+        started = true;
+        resolve(message.info);
+      } else if (message.type === 'startup-error') {
+        reject(deserializeError(message.error)); // the worker exits by itself
+      } else {
+        onMessage(message);
+      }
+    });
+    worker.on('error', (error) => {
+      lastError = error;
+    });
+    worker.on('exit', (code) => {
+      const cause = lastError ?? new Error(`exit code ${code}`);
+      if (!started) {
+        reject(
+          new EngineError(
+            'MODEL_NOT_READY',
+            `engine worker stopped while starting: ${cause.message}`,
+            { cause },
+          ),
+        );
+      } else {
+        onExit(cause);
+      }
+    });
+  });
+  return { worker, ready, exited };
+}
+
+function invalidInput(message: string): EngineError {
+  return new EngineError('INVALID_INPUT', message);
+}
+
+function checkRequest(req: GenerateRequest): void {
+  const { image } = req;
+  if (
+    !Number.isInteger(image.width) ||
+    !Number.isInteger(image.height) ||
+    image.width < 1 ||
+    image.height < 1
+  ) {
+    throw invalidInput(`image size ${image.width}x${image.height} is not a positive whole size`);
+  }
+  if (!(image.data instanceof Uint8Array) || image.data.length !== image.width * image.height * 3) {
+    throw invalidInput(
+      `image data must be ${image.width * image.height * 3} bytes of RGB for ${image.width}x${image.height}`,
+    );
+  }
+  if (typeof req.prompt !== 'string') throw invalidInput('prompt must be a string');
+  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1)
+    throw invalidInput('maxTokens must be a positive integer');
+  const temperature = req.temperature ?? 0;
+  if (!Number.isFinite(temperature) || temperature < 0)
+    throw invalidInput('temperature must be >= 0');
+  if (req.topP !== undefined && !(req.topP > 0 && req.topP <= 1))
+    throw invalidInput('topP must be in (0, 1]');
+  if (req.seed !== undefined && !Number.isSafeInteger(req.seed))
+    throw invalidInput('seed must be an integer');
+}
+
+/** The pixels in a buffer of their own, so it can be transferred without taking anything else along. */
+function transferableImage(image: RgbImage): RgbImage {
+  const { data } = image;
+  const ownsBuffer =
+    data.buffer instanceof ArrayBuffer &&
+    data.byteOffset === 0 &&
+    data.byteLength === data.buffer.byteLength;
+  return { data: ownsBuffer ? data : data.slice(), width: image.width, height: image.height };
+}
+
+function cancelledResult(): GenerateResult {
+  return {
+    text: '',
+    finishReason: 'cancelled',
+    usage: { promptTokens: 0, imageTokens: 0, completionTokens: 0 },
+    timings: { queueMs: 0, preprocessMs: 0, visionMs: 0, prefillMs: 0, decodeMs: 0 },
+    grid: { rows: 0, cols: 0 },
+  };
+}
+
+export class Engine {
+  private handle: WorkerHandle;
+  private readonly inFlight = new Map<number, Pending>();
+  private waitingForWorker = 0;
+  private nextId = 1;
+  private restartCount = 0;
+  private startFailure: EngineError | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly options: EngineOptions,
+    handle: WorkerHandle,
+    readonly info: ModelInfo,
+  ) {
+    this.handle = handle;
+  }
+
+  /** Spawns the worker, which validates and loads the bundle; rejects with INVALID_BUNDLE or PROVIDER_UNAVAILABLE. */
+  static async start(options: EngineOptions): Promise<Engine> {
+    // The worker's events reach the engine once it exists (after 'ready').
+    const target: { engine?: Engine } = {};
+    const handle = spawnWorker(
+      Engine.workerOptions(options),
+      (message) => target.engine?.onMessage(message),
+      (cause) => target.engine?.onCrash(cause),
+    );
+    const info = await handle.ready;
+    target.engine = new Engine(options, handle, info);
+    return target.engine;
+  }
+
+  private static workerOptions(options: EngineOptions): WorkerOptions {
+    const { onRestart: _onRestart, ...plain } = options;
+    return plain;
+  }
+
+  /** Requests accepted and not yet settled. */
+  get pending(): number {
+    return this.inFlight.size + this.waitingForWorker;
+  }
+
+  /** How many times the worker was restarted after a crash. */
+  get restarts(): number {
+    return this.restartCount;
+  }
+
+  async generate(req: GenerateRequest): Promise<GenerateResult> {
+    if (this.closing !== undefined)
+      throw new EngineError('MODEL_NOT_READY', 'the engine is closed');
+    checkRequest(req);
+    const image = transferableImage(req.image);
+    this.waitingForWorker++;
+    try {
+      await this.handle.ready;
+    } catch {
+      throw new EngineError(
+        'MODEL_NOT_READY',
+        `the engine worker could not be restarted: ${this.startFailure?.message}`,
+      );
+    } finally {
+      this.waitingForWorker--;
+    }
+    if (this.closing !== undefined) throw new EngineError('CANCELLED', 'the engine was closed');
+    if (req.signal?.aborted) return cancelledResult();
+
+    const id = this.nextId++;
+    const request: SequenceRequest = {
+      id,
+      image,
+      prompt: req.prompt,
+      maxTokens: req.maxTokens,
+      temperature: req.temperature ?? 0,
+      ...(req.topP !== undefined ? { topP: req.topP } : {}),
+      ...(req.seed !== undefined ? { seed: req.seed } : {}),
+      stop: req.stop ?? [],
+      suppressActionTokens: req.suppressActionTokens ?? false,
+      stream: req.onToken !== undefined,
+    };
+    return new Promise<GenerateResult>((resolve, reject) => {
+      const onAbort = () => this.post({ type: 'cancel', id });
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      this.inFlight.set(id, {
+        request: req,
+        resolve,
+        reject,
+        cleanup: () => req.signal?.removeEventListener('abort', onAbort),
+      });
+      this.post({ type: 'generate', request }, [image.data.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** One short real inference, so the first user request does not pay for lazy initialisation. */
+  async warmup(): Promise<void> {
+    const side = this.info.cropSize;
+    await this.generate({
+      image: { data: new Uint8Array(side * side * 3).fill(128), width: side, height: side },
+      prompt: 'Describe the image.',
+      maxTokens: 2,
+    });
+  }
+
+  /** Stops the worker; pending requests fail with CANCELLED. Safe to call more than once. */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.failAll(new EngineError('CANCELLED', 'the engine was closed'));
+    const { worker, ready, exited } = this.handle;
+    void ready.then(
+      () => this.post({ type: 'close' }),
+      () => undefined, // a worker that failed to start exits by itself
+    );
+    const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+    timer.unref();
+    this.closing = exited.then(() => clearTimeout(timer));
+    return this.closing;
+  }
+
+  /** For tests: makes the worker throw an uncaught error between two runs, as a crash would. */
+  crashWorkerForTest(): void {
+    this.post({ type: 'crash' });
+  }
+
+  private post(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.handle.worker.postMessage(message, transfer);
+  }
+
+  private onMessage(message: FromWorker): void {
+    if (message.type === 'closed') return;
+    if (message.type === 'ready' || message.type === 'startup-error') return;
+    const pending = this.inFlight.get(message.id);
+    if (pending === undefined) return;
+    if (message.type === 'token') {
+      try {
+        pending.request.onToken?.(message.text);
+      } catch {
+        // a throwing callback must not take the engine down
+      }
+      return;
+    }
+    this.inFlight.delete(message.id);
+    pending.cleanup();
+    if (message.type === 'result') pending.resolve(message.result);
+    else pending.reject(deserializeError(message.error));
+  }
+
+  private failAll(error: EngineError): void {
+    const all = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const pending of all) {
+      pending.cleanup();
+      pending.reject(error);
+    }
+  }
+
+  private onCrash(cause: Error): void {
+    if (this.closing !== undefined) return;
+    this.failAll(
+      new EngineError('INFERENCE_FAILED', `the engine worker crashed (${cause.message})`, {
+        cause,
+      }),
+    );
+    this.restartCount++;
+    try {
+      this.options.onRestart?.(cause);
+    } catch {
+      // the callback is informational
+    }
+    try {
+      this.handle = spawnWorker(
+        Engine.workerOptions(this.options),
+        (message) => this.onMessage(message),
+        (next) => this.onCrash(next),
+      );
+    } catch (error) {
+      // no worker to wait for: every later request fails fast with MODEL_NOT_READY
+      const failed = Promise.reject(error as Error);
+      this.handle = { worker: this.handle.worker, ready: failed, exited: Promise.resolve() };
+    }
+    this.handle.ready.catch((error: unknown) => {
+      this.startFailure =
+        error instanceof EngineError ? error : new EngineError('MODEL_NOT_READY', String(error));
+    });
+  }
+}

@@ -1,0 +1,193 @@
+import type { RgbImage } from '../images/types.js';
+
+// Magma's "crop" any-resolution preprocessing: choose a crop grid, stretch the image to it
+// with PyTorch's bilinear interpolation (half-pixel centres, no antialiasing), normalize,
+// and cut it into S x S crops, row-major.
+
+export interface CropGrid {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/**
+ * LLaVA-NeXT "best fit" over the candidates (w, h) = (i*S, j*S), i = 1..maxCrops,
+ * j = 1..floor(maxCrops / i): largest effective resolution, then least waste; the first wins a tie.
+ */
+export function selectCropGrid(
+  width: number,
+  height: number,
+  cropSize: number,
+  maxCrops: number,
+): CropGrid {
+  let best: CropGrid = { rows: 1, cols: 1 };
+  let bestEffective = -1;
+  let bestWaste = Infinity;
+  for (let i = 1; i <= maxCrops; i++) {
+    for (let j = 1; j <= Math.floor(maxCrops / i); j++) {
+      const gridWidth = i * cropSize;
+      const gridHeight = j * cropSize;
+      const scale = Math.min(gridWidth / width, gridHeight / height);
+      const fitted = Math.trunc(width * scale) * Math.trunc(height * scale);
+      const effective = Math.min(fitted, width * height);
+      const waste = gridWidth * gridHeight - effective;
+      if (effective > bestEffective || (effective === bestEffective && waste < bestWaste)) {
+        best = { rows: j, cols: i };
+        bestEffective = effective;
+        bestWaste = waste;
+      }
+    }
+  }
+  return best;
+}
+
+/** Visual tokens of one image: the stitched (rows*g) x (cols*g) grid plus one separator per grid row. */
+export function visualTokenCount(grid: CropGrid, cellsPerSide: number): number {
+  return grid.rows * cellsPerSide * (grid.cols * cellsPerSide + 1);
+}
+
+/** Source taps of one output axis, as torch computes them for align_corners=False. */
+interface AxisTaps {
+  readonly low: Int32Array;
+  readonly high: Int32Array;
+  readonly highWeight: Float64Array;
+}
+
+function axisTaps(inSize: number, outSize: number): AxisTaps {
+  const low = new Int32Array(outSize);
+  const high = new Int32Array(outSize);
+  const highWeight = new Float64Array(outSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const source = Math.max(scale * (o + 0.5) - 0.5, 0);
+    const i = Math.floor(source);
+    low[o] = i;
+    high[o] = i < inSize - 1 ? i + 1 : i;
+    highWeight[o] = source - i;
+  }
+  return { low, high, highWeight };
+}
+
+/**
+ * Stretches interleaved RGB bytes to outWidth x outHeight and returns normalized planar floats [3, H, W]:
+ * ((pixel / 255) - mean) / std. Bilinear is linear, so interpolating the bytes and normalizing the result
+ * equals torch's normalize-then-interpolate, with less work when downscaling.
+ */
+export function resizeNormalized(
+  image: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  mean: readonly [number, number, number],
+  std: readonly [number, number, number],
+): Float32Array {
+  const { data, width, height } = image;
+  if (data.length !== width * height * 3) {
+    throw new RangeError(
+      `image data has ${data.length} bytes, expected ${width * height * 3} for ${width}x${height} RGB`,
+    );
+  }
+  const xs = axisTaps(width, outWidth);
+  const ys = axisTaps(height, outHeight);
+  const plane = outWidth * outHeight;
+  const out = new Float32Array(3 * plane);
+  const gain = std.map((s) => 1 / (255 * s));
+  const offset = mean.map((m, c) => -m / std[c]!);
+  const rowStride = width * 3;
+  for (let oy = 0; oy < outHeight; oy++) {
+    const wy = ys.highWeight[oy]!;
+    const row0 = ys.low[oy]! * rowStride;
+    const row1 = ys.high[oy]! * rowStride;
+    for (let ox = 0; ox < outWidth; ox++) {
+      const wx = xs.highWeight[ox]!;
+      const col0 = xs.low[ox]! * 3;
+      const col1 = xs.high[ox]! * 3;
+      const target = oy * outWidth + ox;
+      for (let c = 0; c < 3; c++) {
+        const top = data[row0 + col0 + c]! * (1 - wx) + data[row0 + col1 + c]! * wx;
+        const bottom = data[row1 + col0 + c]! * (1 - wx) + data[row1 + col1 + c]! * wx;
+        const value = top * (1 - wy) + bottom * wy;
+        out[c * plane + target] = value * gain[c]! + offset[c]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Cuts planar [3, rows*S, cols*S] floats into crops [rows*cols, 3, S, S], row-major (k = r*cols + c). */
+export function cutCrops(planar: Float32Array, grid: CropGrid, cropSize: number): Float32Array {
+  const width = grid.cols * cropSize;
+  const plane = width * grid.rows * cropSize;
+  const cropPlane = cropSize * cropSize;
+  const out = new Float32Array(planar.length);
+  for (let r = 0; r < grid.rows; r++) {
+    for (let c = 0; c < grid.cols; c++) {
+      const crop = r * grid.cols + c;
+      for (let ch = 0; ch < 3; ch++) {
+        for (let y = 0; y < cropSize; y++) {
+          const from = ch * plane + (r * cropSize + y) * width + c * cropSize;
+          const to = (crop * 3 + ch) * cropPlane + y * cropSize;
+          out.set(planar.subarray(from, from + cropSize), to);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface ProcessorSettings {
+  readonly cropSize: number;
+  readonly maxCrops: number;
+  readonly imageMean: readonly [number, number, number];
+  readonly imageStd: readonly [number, number, number];
+}
+
+export interface ProcessedImage {
+  readonly grid: CropGrid;
+  /** [rows*cols, 3, S, S] */
+  readonly pixelValues: Float32Array;
+}
+
+export function preprocessImage(image: RgbImage, settings: ProcessorSettings): ProcessedImage {
+  const { cropSize } = settings;
+  const grid = selectCropGrid(image.width, image.height, cropSize, settings.maxCrops);
+  const planar = resizeNormalized(
+    image,
+    grid.cols * cropSize,
+    grid.rows * cropSize,
+    settings.imageMean,
+    settings.imageStd,
+  );
+  return { grid, pixelValues: cutCrops(planar, grid, cropSize) };
+}
+
+/**
+ * Stitches per-crop cells [rows*cols, g*g, H] into one (rows*g) x (cols*g) grid and appends the
+ * row separator after every grid row: [rows*g*(cols*g+1), H], flattened row-major.
+ */
+export function stitchImageFeatures(
+  cells: Float32Array,
+  separator: Float32Array,
+  grid: CropGrid,
+  cellsPerSide: number,
+): Float32Array {
+  const hidden = separator.length;
+  const g = cellsPerSide;
+  const expected = grid.rows * grid.cols * g * g * hidden;
+  if (cells.length !== expected) {
+    throw new RangeError(`image features have ${cells.length} values, expected ${expected}`);
+  }
+  const out = new Float32Array(visualTokenCount(grid, g) * hidden);
+  let token = 0;
+  for (let gridRow = 0; gridRow < grid.rows * g; gridRow++) {
+    const r = Math.floor(gridRow / g);
+    const y = gridRow % g;
+    for (let c = 0; c < grid.cols; c++) {
+      const crop = r * grid.cols + c;
+      const from = (crop * g * g + y * g) * hidden;
+      out.set(cells.subarray(from, from + g * hidden), token * hidden);
+      token += g;
+    }
+    out.set(separator, token * hidden);
+    token += 1;
+  }
+  return out;
+}

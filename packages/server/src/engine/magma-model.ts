@@ -1,0 +1,253 @@
+import * as ort from 'onnxruntime-node';
+import type { RgbImage } from '../images/types.js';
+import type { ModelConfig } from './bundle.js';
+import { EngineError } from './errors.js';
+import { preprocessImage, stitchImageFeatures, visualTokenCount } from './image-processor.js';
+import type { CropGrid } from './image-processor.js';
+import type { ModelSessions } from './model-sessions.js';
+import { disposeTensor, emptyKv, floatTensor, int64Tensor, readFloats } from './tensors.js';
+
+// The Magma forward pieces over the three ONNX sessions: image -> visual tokens, ids -> embeddings,
+// and decoder steps with a KV cache, batched with left padding.
+
+/** Per-layer past keys and values in graph input order: [layer0.key, layer0.value, layer1.key, ...]. */
+export type KvCache = ort.Tensor[];
+
+export interface EncodedImage {
+  readonly grid: CropGrid;
+  /** Stitched visual tokens [tokens, H]. */
+  readonly features: Float32Array;
+  readonly tokens: number;
+  readonly preprocessMs: number;
+  readonly visionMs: number;
+}
+
+/** A sequence's cache going into a decoder run. */
+export interface StepInput {
+  readonly past: KvCache | null;
+  readonly pastLength: number;
+}
+
+/** Input embeddings of a run, [B, T, H]: a float32 block or embed_tokens' output tensor. */
+export type Embeddings = Float32Array | ort.Tensor;
+
+export interface StepOutput {
+  /** Logits of the last position. */
+  readonly logits: Float32Array;
+  readonly present: KvCache;
+}
+
+export class MagmaModel {
+  readonly pastNames: string[] = [];
+  readonly presentNames: string[] = [];
+
+  constructor(
+    readonly sessions: ModelSessions,
+    readonly config: ModelConfig,
+  ) {
+    for (let i = 0; i < config.numLayers; i++) {
+      this.pastNames.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
+      this.presentNames.push(`present.${i}.key`, `present.${i}.value`);
+    }
+  }
+
+  /** Only one sequence per decoder run when the cache lives on the GPU (it cannot be re-padded there). */
+  get canBatch(): boolean {
+    return !this.sessions.kvOnDevice;
+  }
+
+  async encodeImage(image: RgbImage): Promise<EncodedImage> {
+    const { config } = this;
+    const started = performance.now();
+    const processed = preprocessImage(image, config);
+    const crops = processed.grid.rows * processed.grid.cols;
+    const pixels = floatTensor(this.sessions.pixelType, processed.pixelValues, [
+      crops,
+      3,
+      config.cropSize,
+      config.cropSize,
+    ]);
+    const visionStarted = performance.now();
+    const out = await this.sessions.vision.run({ pixel_values: pixels });
+    const cells = readFloats(out['image_features']!);
+    const separator = readFloats(out['row_separator']!);
+    const features = stitchImageFeatures(cells, separator, processed.grid, config.cellsPerSide);
+    return {
+      grid: processed.grid,
+      features,
+      tokens: visualTokenCount(processed.grid, config.cellsPerSide),
+      preprocessMs: visionStarted - started,
+      visionMs: performance.now() - visionStarted,
+    };
+  }
+
+  /** Embeddings of a [batch, length] block of ids, as float32 [batch*length*H]. */
+  async embed(ids: readonly number[], batch: number): Promise<ort.Tensor> {
+    const out = await this.sessions.embed.run({
+      input_ids: int64Tensor(ids, [batch, ids.length / batch]),
+    });
+    return out['inputs_embeds']!;
+  }
+
+  /**
+   * Prompt embeddings with the image written in: the single <image> id is expanded to the
+   * visual-token count and the stitched features replace those rows, in order.
+   */
+  async promptEmbeddings(promptIds: readonly number[], image: EncodedImage): Promise<Float32Array> {
+    const expanded = expandImageToken(promptIds, this.config.imageTokenId, image.tokens);
+    // Magma zeroes the image ids before embedding; their rows are overwritten anyway.
+    const embedIds = expanded.map((id) => (id === this.config.imageTokenId ? 0 : id));
+    const embeds = Float32Array.from(readFloats(await this.embed(embedIds, 1)));
+    writeImageFeatures(
+      embeds,
+      expanded,
+      this.config.imageTokenId,
+      image.features,
+      this.config.hiddenSize,
+    );
+    return embeds;
+  }
+
+  /** One decoder run for one sequence: T new positions after pastLength cached ones. */
+  async forward(embeds: Embeddings, input: StepInput): Promise<StepOutput> {
+    const [out] = await this.forwardBatch(embeds, [input]);
+    return out!;
+  }
+
+  /**
+   * One decoder run over several sequences, each adding the same number T of positions.
+   * Shorter pasts are left-padded with masked zeros; the present of each sequence is cut back
+   * to its own length.
+   */
+  async forwardBatch(embeds: Embeddings, inputs: readonly StepInput[]): Promise<StepOutput[]> {
+    const { config, sessions } = this;
+    const batch = inputs.length;
+    const first = inputs[0]!;
+    const newTokens =
+      embeds instanceof Float32Array
+        ? embeds.length / (batch * config.hiddenSize)
+        : embeds.dims[1]!;
+    const maxPast = Math.max(...inputs.map((s) => s.pastLength));
+    // A lone sequence feeds its cache as it is (on WebGPU it stays in GPU memory).
+    const ownCache = batch > 1 || first.past === null ? null : first.past;
+    if (batch > 1 && !this.canBatch)
+      throw new Error('batched decoding needs the KV cache in host memory');
+
+    const feeds: Record<string, ort.Tensor> = {};
+    feeds['inputs_embeds'] = this.decoderEmbeds(embeds, batch, newTokens);
+    const mask: number[] = [];
+    const positions: number[] = [];
+    for (const s of inputs) {
+      for (let j = 0; j < maxPast + newTokens; j++) mask.push(j < maxPast - s.pastLength ? 0 : 1);
+      for (let t = 0; t < newTokens; t++) positions.push(s.pastLength + t);
+    }
+    feeds['attention_mask'] = int64Tensor(mask, [batch, maxPast + newTokens]);
+    feeds['position_ids'] = int64Tensor(positions, [batch, newTokens]);
+    if (sessions.hasNumLogitsToKeep) feeds['num_logits_to_keep'] = int64Tensor([1], []);
+    this.pastNames.forEach((name, k) => {
+      feeds[name] = ownCache?.[k] ?? this.paddedPast(inputs, k, maxPast);
+    });
+
+    const out = await sessions.decoder.run(feeds);
+    const logitsTensor = out['logits']!;
+    const logits = readFloats(logitsTensor);
+    const rows = logitsTensor.dims[1]!;
+    const vocab = logitsTensor.dims[2]!;
+    const present = this.presentNames.map((name) => out[name]!);
+    return inputs.map((s, b) => {
+      const start = (b * rows + rows - 1) * vocab;
+      const own = Float32Array.from(logits.subarray(start, start + vocab));
+      const kv =
+        batch === 1 ? present : present.map((t) => sliceSequence(t, b, maxPast - s.pastLength));
+      return { logits: own, present: kv };
+    });
+  }
+
+  release(cache: KvCache | null): void {
+    if (cache !== null) for (const tensor of cache) disposeTensor(tensor);
+  }
+
+  private decoderEmbeds(embeds: Embeddings, batch: number, newTokens: number): ort.Tensor {
+    const type = this.sessions.decoderEmbedsType;
+    if (!(embeds instanceof Float32Array) && embeds.type === type) return embeds;
+    const values = embeds instanceof Float32Array ? embeds : readFloats(embeds);
+    return floatTensor(type, values, [batch, newTokens, this.config.hiddenSize]);
+  }
+
+  /** Past k of every sequence, left-padded with zeros to maxPast: [B, kv_heads, maxPast, head_dim]. */
+  private paddedPast(inputs: readonly StepInput[], k: number, maxPast: number): ort.Tensor {
+    const { numKeyValueHeads: heads, headDim } = this.config;
+    const type = this.sessions.kvType;
+    if (maxPast === 0) return emptyKv(type, inputs.length, heads, headDim);
+    const size = inputs.length * heads * maxPast * headDim;
+    const data = type === 'float16' ? new Uint16Array(size) : new Float32Array(size);
+    inputs.forEach((s, b) => {
+      if (s.past === null || s.pastLength === 0) return;
+      const source = s.past[k]!.data as Float32Array | Uint16Array;
+      const pad = maxPast - s.pastLength;
+      for (let h = 0; h < heads; h++) {
+        const from = h * s.pastLength * headDim;
+        data.set(
+          source.subarray(from, from + s.pastLength * headDim),
+          ((b * heads + h) * maxPast + pad) * headDim,
+        );
+      }
+    });
+    return new ort.Tensor(type, data, [inputs.length, heads, maxPast, headDim]);
+  }
+}
+
+/** Cuts sequence b out of a batched [B, heads, P, D] tensor, dropping its `pad` leading positions. */
+function sliceSequence(tensor: ort.Tensor, b: number, pad: number): ort.Tensor {
+  const [, heads, total, headDim] = tensor.dims as [number, number, number, number];
+  const length = total - pad;
+  const source = tensor.data as Float32Array | Uint16Array;
+  const data =
+    source instanceof Uint16Array
+      ? new Uint16Array(heads * length * headDim)
+      : new Float32Array(heads * length * headDim);
+  for (let h = 0; h < heads; h++) {
+    const from = ((b * heads + h) * total + pad) * headDim;
+    data.set(source.subarray(from, from + length * headDim), h * length * headDim);
+  }
+  return new ort.Tensor(tensor.type as 'float32' | 'float16', data, [1, heads, length, headDim]);
+}
+
+/** Replaces the single image placeholder by `count` copies of it. */
+export function expandImageToken(
+  ids: readonly number[],
+  imageTokenId: number,
+  count: number,
+): number[] {
+  const at = ids.indexOf(imageTokenId);
+  if (at < 0 || ids.indexOf(imageTokenId, at + 1) >= 0) {
+    throw new EngineError('INVALID_INPUT', 'the prompt must contain exactly one image placeholder');
+  }
+  return [
+    ...ids.slice(0, at),
+    ...new Array<number>(count).fill(imageTokenId),
+    ...ids.slice(at + 1),
+  ];
+}
+
+/** Writes visual tokens [n, H] over the rows of `embeds` whose id is the image token, in order. */
+export function writeImageFeatures(
+  embeds: Float32Array,
+  ids: readonly number[],
+  imageTokenId: number,
+  features: Float32Array,
+  hidden: number,
+): void {
+  let next = 0;
+  ids.forEach((id, position) => {
+    if (id !== imageTokenId) return;
+    embeds.set(features.subarray(next * hidden, (next + 1) * hidden), position * hidden);
+    next++;
+  });
+  if (next * hidden !== features.length) {
+    throw new EngineError(
+      'INFERENCE_FAILED',
+      `image has ${features.length / hidden} visual tokens but ${next} positions`,
+    );
+  }
+}

@@ -1,0 +1,221 @@
+import { EngineError } from './errors.js';
+import { selectCropGrid, visualTokenCount } from './image-processor.js';
+import type { MagmaModel } from './magma-model.js';
+import type { PromptTokenizer } from './prompt.js';
+import { Sequence } from './sequence.js';
+import type { SequenceRequest } from './sequence.js';
+import type { GenerateResult } from './types.js';
+
+// Continuous batching: new requests are prefilled one at a time and join the running batch;
+// every loop turn advances all active sequences by one token in one batched decoder run.
+// Cancellation takes effect between runs, since onnxruntime cannot stop a run midway.
+
+export interface SchedulerEvents {
+  token(id: number, text: string): void;
+  result(id: number, result: GenerateResult): void;
+  error(id: number, error: unknown): void;
+}
+
+export class Scheduler {
+  private readonly waiting: Sequence[] = [];
+  private readonly active: Sequence[] = [];
+  private readonly byId = new Map<number, Sequence>();
+  private running = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly model: MagmaModel,
+    private readonly prompt: PromptTokenizer,
+    private readonly maxBatchSize: number,
+    private readonly events: SchedulerEvents,
+  ) {}
+
+  /** Requests waiting or running. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Positions held in KV caches right now, over all sequences (a memory gauge). */
+  get cachedPositions(): number {
+    let total = 0;
+    for (const sequence of this.byId.values())
+      if (sequence.past !== null) total += sequence.pastLength;
+    return total;
+  }
+
+  submit(request: SequenceRequest): void {
+    const { config } = this.model;
+    const suppress = request.suppressActionTokens ? config.actionTokenRange : undefined;
+    const sequence = new Sequence(request, {
+      eosTokenIds: config.eosTokenIds,
+      decode: (ids) => this.prompt.decode(ids),
+      sampling: {
+        temperature: request.temperature,
+        topP: request.topP ?? config.defaultTopP,
+        ...(suppress !== undefined ? { suppress } : {}),
+      },
+    });
+    this.byId.set(request.id, sequence);
+    this.waiting.push(sequence);
+    void this.run();
+  }
+
+  /** Ends a request now with what it has generated; its cache is freed at once (or right after a run using it). */
+  cancel(id: number): void {
+    const sequence = this.byId.get(id);
+    if (sequence === undefined) return;
+    sequence.cancel();
+    this.finish(sequence);
+  }
+
+  cancelAll(): void {
+    for (const id of [...this.byId.keys()]) this.cancel(id);
+  }
+
+  /** Resolves when no request is waiting or running. */
+  idle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.waiting.length > 0 || this.active.length > 0) {
+        if (this.waiting.length > 0 && this.active.length < this.maxBatchSize) {
+          await this.prefill(this.waiting.shift()!);
+        }
+        if (this.active.length > 0) await this.decodeStep();
+      }
+    } finally {
+      this.running = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private async prefill(sequence: Sequence): Promise<void> {
+    if (sequence.done) return;
+    const { model } = this;
+    const started = performance.now();
+    sequence.timings.queueMs = started - sequence.receivedAt;
+    sequence.inFlight = true;
+    try {
+      const ids = this.prompt.encodeUserQuestion(sequence.request.prompt);
+      const { image: pixels, maxTokens } = sequence.request;
+      const { config } = model;
+      // The length check needs only the crop grid, so it runs before any model work.
+      const grid = selectCropGrid(pixels.width, pixels.height, config.cropSize, config.maxCrops);
+      sequence.grid = { ...grid };
+      sequence.imageTokens = visualTokenCount(grid, config.cellsPerSide);
+      sequence.promptTokens = ids.length - 1 + sequence.imageTokens;
+      const limit = config.maxPositionEmbeddings;
+      if (sequence.promptTokens + maxTokens > limit) {
+        throw new EngineError(
+          'INVALID_INPUT',
+          `prompt (${sequence.promptTokens} tokens, ${sequence.imageTokens} of them image) plus maxTokens ${maxTokens} exceeds the model's ${limit} positions`,
+        );
+      }
+      const tokenizeMs = performance.now() - started;
+      const image = await model.encodeImage(pixels);
+      sequence.timings.preprocessMs = tokenizeMs + image.preprocessMs;
+      sequence.timings.visionMs = image.visionMs;
+      if (sequence.done) {
+        sequence.inFlight = false;
+        return;
+      }
+      const prefillStarted = performance.now();
+      const embeds = await model.promptEmbeddings(ids, image);
+      const out = await model.forward(embeds, { past: null, pastLength: 0 });
+      sequence.timings.prefillMs = performance.now() - prefillStarted;
+      sequence.inFlight = false;
+      if (sequence.done) {
+        model.release(out.present);
+        return;
+      }
+      sequence.past = out.present;
+      sequence.pastLength = sequence.promptTokens;
+      this.advance(sequence, out.logits);
+      if (!sequence.done) this.active.push(sequence);
+    } catch (error) {
+      sequence.inFlight = false;
+      this.fail(sequence, error);
+    }
+  }
+
+  private async decodeStep(): Promise<void> {
+    const batchSize = this.model.canBatch ? this.maxBatchSize : 1;
+    const batch = this.active.slice(0, batchSize);
+    // Rotate so that, when more are active than fit, every sequence gets its turn.
+    this.active.splice(0, batch.length);
+    this.active.push(...batch);
+    const started = performance.now();
+    for (const sequence of batch) sequence.inFlight = true;
+    try {
+      const embeds = await this.model.embed(
+        batch.map((s) => s.lastToken),
+        batch.length,
+      );
+      const inputs = batch.map((s) => ({ past: s.past, pastLength: s.pastLength }));
+      const outputs = await this.model.forwardBatch(embeds, inputs);
+      const elapsed = performance.now() - started;
+      batch.forEach((sequence, b) => {
+        const out = outputs[b]!;
+        sequence.inFlight = false;
+        if (sequence.done) {
+          this.model.release(out.present);
+          this.model.release(sequence.past);
+          sequence.past = null;
+          return;
+        }
+        if (sequence.past !== out.present) this.model.release(sequence.past);
+        sequence.past = out.present;
+        sequence.pastLength++;
+        sequence.timings.decodeMs += elapsed;
+        this.advance(sequence, out.logits);
+      });
+    } catch (error) {
+      for (const sequence of batch) {
+        sequence.inFlight = false;
+        this.fail(sequence, error);
+      }
+    }
+  }
+
+  /** Samples the next id from logits, streams new text, and finishes the sequence if it ended. */
+  private advance(sequence: Sequence, logits: Float32Array): void {
+    const delta = sequence.accept(logits);
+    if (delta && sequence.request.stream) this.events.token(sequence.id, delta);
+    if (sequence.done) this.finish(sequence);
+  }
+
+  private finish(sequence: Sequence): void {
+    if (!this.byId.delete(sequence.id)) return;
+    this.remove(sequence);
+    this.events.result(sequence.id, sequence.result());
+  }
+
+  private fail(sequence: Sequence, error: unknown): void {
+    sequence.cancel();
+    if (!this.byId.delete(sequence.id)) return;
+    this.remove(sequence);
+    const wrapped =
+      error instanceof EngineError
+        ? error
+        : new EngineError('INFERENCE_FAILED', (error as Error).message ?? String(error));
+    this.events.error(sequence.id, wrapped);
+  }
+
+  private remove(sequence: Sequence): void {
+    const waitingAt = this.waiting.indexOf(sequence);
+    if (waitingAt >= 0) this.waiting.splice(waitingAt, 1);
+    const activeAt = this.active.indexOf(sequence);
+    if (activeAt >= 0) this.active.splice(activeAt, 1);
+    if (!sequence.inFlight) {
+      this.model.release(sequence.past);
+      sequence.past = null;
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine, EngineError } from '../../src/engine/index.js';
+import type { GenerateRequest } from '../../src/engine/index.js';
+import { TINY_BUNDLE, hasTinyBundle, noiseImage } from './helpers/tiny-bundle.js';
+
+const config = hasTinyBundle
+  ? (JSON.parse(readFileSync(join(TINY_BUNDLE, 'config.json'), 'utf8')) as {
+      name: string;
+      vision_config: { img_size: number; feature_stride: number };
+      text_config: { max_position_embeddings: number; vocab_size: number };
+    })
+  : undefined;
+
+function request(overrides: Partial<GenerateRequest> = {}, seed = 1): GenerateRequest {
+  return {
+    image: noiseImage(160, 120, seed),
+    prompt: 'What color is mark #1?',
+    maxTokens: 8,
+    ...overrides,
+  };
+}
+
+async function expectEngineError(promise: Promise<unknown>, code: string): Promise<EngineError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(EngineError);
+  expect((error as EngineError).code).toBe(code);
+  return error as EngineError;
+}
+
+describe.skipIf(!hasTinyBundle)('Engine on magma-tiny-som (worker thread, cpu)', () => {
+  let engine: Engine;
+  const restarts: Error[] = [];
+
+  beforeAll(async () => {
+    engine = await Engine.start({
+      modelDir: TINY_BUNDLE,
+      maxBatchSize: 4,
+      onRestart: (e) => restarts.push(e),
+    });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('reports the model from the bundle config', () => {
+    expect(engine.info).toMatchObject({
+      name: config!.name,
+      executionProvider: 'cpu',
+      dtype: 'fp32',
+      cropSize: config!.vision_config.img_size,
+      vocabSize: config!.text_config.vocab_size,
+      maxPositionEmbeddings: config!.text_config.max_position_embeddings,
+    });
+  });
+
+  it('answers greedily and deterministically, with usage and grid', async () => {
+    const a = await engine.generate(request());
+    const b = await engine.generate(request());
+    expect(b.text).toBe(a.text);
+    // 160x120 is 4:3, so with S=img_size a 1x2 grid is chosen when 160 <= S*2 (the tiny model: S=128)
+    const g = config!.vision_config.img_size / config!.vision_config.feature_stride;
+    expect(a.grid).toEqual({ rows: 1, cols: 2 });
+    expect(a.usage.imageTokens).toBe(g * (2 * g + 1));
+    expect(a.usage.promptTokens).toBeGreaterThan(a.usage.imageTokens);
+    expect(a.usage.completionTokens).toBeGreaterThan(0);
+    expect(a.usage.completionTokens).toBeLessThanOrEqual(8);
+    if (a.finishReason === 'length') expect(a.usage.completionTokens).toBe(8);
+  });
+
+  it('gives the same text for the same seed when sampling', async () => {
+    const sampled = { temperature: 1, topP: 0.95, seed: 1234, maxTokens: 12 };
+    const a = await engine.generate(request(sampled));
+    const b = await engine.generate(request(sampled));
+    expect(b.text).toBe(a.text);
+    expect(b.usage.completionTokens).toBe(a.usage.completionTokens);
+  });
+
+  it('streams pieces that add up to the answer', async () => {
+    const pieces: string[] = [];
+    const result = await engine.generate(
+      request({ maxTokens: 16, onToken: (t) => pieces.push(t) }, 4),
+    );
+    expect(pieces.join('')).toBe(result.text);
+  });
+
+  it('gives the same greedy answers alone and in a concurrent batch', async () => {
+    const reqs = [1, 2, 3].map((seed) =>
+      request({ maxTokens: 10, prompt: `Is mark #${seed} red?` }, seed + 10),
+    );
+    const alone: string[] = [];
+    for (const r of reqs)
+      alone.push(
+        (await engine.generate({ ...r, image: { ...r.image, data: r.image.data.slice() } })).text,
+      );
+    const together = await Promise.all(reqs.map((r) => engine.generate(r)));
+    expect(together.map((r) => r.text)).toEqual(alone);
+  });
+
+  it('transfers the pixels to the worker', async () => {
+    const req = request();
+    await engine.generate(req);
+    expect(req.image.data.byteLength).toBe(0); // detached: moved, not copied
+  });
+
+  it('cancels a request when its signal aborts', async () => {
+    // Mid-generation cancellation is tested on the scheduler (scheduler.test.ts); here the abort
+    // travels through the worker while the request is being prefilled.
+    const controller = new AbortController();
+    const pending = engine.generate(request({ maxTokens: 200, signal: controller.signal }));
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    const result = await pending;
+    expect(result.finishReason).toBe('cancelled');
+    expect(result.usage.completionTokens).toBeLessThan(200);
+    expect(engine.pending).toBe(0);
+  });
+
+  it('resolves at once as cancelled when the signal is already aborted', async () => {
+    const result = await engine.generate(request({ signal: AbortSignal.abort() }));
+    expect(result).toMatchObject({
+      text: '',
+      finishReason: 'cancelled',
+      usage: { completionTokens: 0 },
+    });
+  });
+
+  it('rejects a request that does not fit the context window', async () => {
+    const error = await expectEngineError(
+      engine.generate(request({ maxTokens: config!.text_config.max_position_embeddings })),
+      'INVALID_INPUT',
+    );
+    expect(error.message).toMatch(/exceeds/);
+  });
+
+  it('rejects malformed requests before they reach the worker', async () => {
+    await expectEngineError(engine.generate(request({ maxTokens: 0 })), 'INVALID_INPUT');
+    await expectEngineError(
+      engine.generate(request({ image: { data: new Uint8Array(5), width: 2, height: 2 } })),
+      'INVALID_INPUT',
+    );
+    await expectEngineError(engine.generate(request({ topP: 0 })), 'INVALID_INPUT');
+  });
+
+  it('warms up with one real inference', async () => {
+    await expect(engine.warmup()).resolves.toBeUndefined();
+  });
+
+  it('keeps the main event loop responsive during generation', async () => {
+    const histogram = monitorEventLoopDelay({ resolution: 1 });
+    histogram.enable();
+    await Promise.all(
+      [1, 2, 3, 4].map((seed) => engine.generate(request({ maxTokens: 24 }, seed))),
+    );
+    histogram.disable();
+    // Reported, not asserted: timing depends on the machine.
+    console.info(
+      `event-loop delay during 4 concurrent generations: max ${(histogram.max / 1e6).toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms`,
+    );
+    expect(histogram.count).toBeGreaterThan(0);
+  });
+
+  it('fails in-flight requests when the worker dies, then restarts it', async () => {
+    const inFlight = engine.generate(request({ maxTokens: 200, temperature: 5, seed: 9 }));
+    await new Promise((resolve) => setImmediate(resolve)); // the request is posted; the crash follows it
+    engine.crashWorkerForTest();
+    await expectEngineError(inFlight, 'INFERENCE_FAILED');
+    expect(restarts.length).toBe(1);
+    expect(engine.restarts).toBe(1);
+    const after = await engine.generate(request());
+    expect(after.text.length).toBeGreaterThanOrEqual(0);
+    expect(after.usage.completionTokens).toBeGreaterThan(0);
+  });
+
+  it('close fails pending requests with CANCELLED and is idempotent', async () => {
+    const local = await Engine.start({ modelDir: TINY_BUNDLE });
+    const pending = local.generate(request({ maxTokens: 200, temperature: 1, seed: 5 }));
+    const closing = local.close();
+    expect(local.close()).toBe(closing);
+    await expectEngineError(pending, 'CANCELLED');
+    await closing;
+    await expectEngineError(local.generate(request()), 'MODEL_NOT_READY');
+  });
+});

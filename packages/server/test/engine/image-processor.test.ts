@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  cutCrops,
+  preprocessImage,
+  resizeNormalized,
+  selectCropGrid,
+  stitchImageFeatures,
+  visualTokenCount,
+} from '../../src/engine/image-processor.js';
+
+interface ResizeCase {
+  width: number;
+  height: number;
+  outWidth: number;
+  outHeight: number;
+  pixels: number[];
+  expected: number[];
+}
+interface StitchCase {
+  rows: number;
+  cols: number;
+  g: number;
+  hidden: number;
+  cells: number[];
+  separator: number[];
+  expected: number[];
+}
+interface GridCase {
+  width: number;
+  height: number;
+  crop: number;
+  numCrops: number;
+  rows: number;
+  cols: number;
+}
+interface Fixture {
+  mean: [number, number, number];
+  std: [number, number, number];
+  resize: ResizeCase[];
+  stitch: StitchCase[];
+  grids: GridCase[];
+}
+
+// Written by tools/reference/make_resize_fixtures.py with torch 1.13.
+const fixture = JSON.parse(
+  readFileSync(new URL('../fixtures/resize-reference.json', import.meta.url), 'utf8'),
+) as Fixture;
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+describe('selectCropGrid (S=512, 4 crops)', () => {
+  it.each([
+    [512, 512, 1, 1, 272],
+    [256, 256, 1, 1, 272],
+    [640, 480, 1, 2, 528],
+    [1920, 1080, 2, 2, 1056],
+    [800, 600, 2, 2, 1056],
+    [750, 1334, 2, 2, 1056],
+    [1080, 2400, 3, 1, 816],
+    [2048, 512, 1, 4, 1040],
+  ])('%ix%i -> %ix%i grid, %i visual tokens', (width, height, rows, cols, tokens) => {
+    const grid = selectCropGrid(width, height, 512, 4);
+    expect(grid).toEqual({ rows, cols });
+    expect(visualTokenCount(grid, 16)).toBe(tokens);
+  });
+
+  it('agrees with the Python select_best_resolution on random sizes', () => {
+    expect(fixture.grids.length).toBeGreaterThan(10);
+    for (const c of fixture.grids) {
+      expect(selectCropGrid(c.width, c.height, c.crop, c.numCrops), JSON.stringify(c)).toEqual({
+        rows: c.rows,
+        cols: c.cols,
+      });
+    }
+  });
+
+  it('never exceeds the crop budget', () => {
+    for (const [w, h] of [
+      [100, 5000],
+      [5000, 100],
+      [3000, 3000],
+    ] as const) {
+      const grid = selectCropGrid(w, h, 128, 4);
+      expect(grid.rows * grid.cols).toBeLessThanOrEqual(4);
+    }
+  });
+});
+
+describe('resizeNormalized matches torch F.interpolate(bilinear, align_corners=False)', () => {
+  it.each(
+    fixture.resize.map(
+      (c) => [`${c.width}x${c.height} -> ${c.outWidth}x${c.outHeight}`, c] as const,
+    ),
+  )('%s', (_name, c) => {
+    const image = { data: Uint8Array.from(c.pixels), width: c.width, height: c.height };
+    const out = resizeNormalized(image, c.outWidth, c.outHeight, fixture.mean, fixture.std);
+    expect(maxAbsDiff(out, c.expected)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('rejects a buffer whose size does not match the dimensions', () => {
+    const image = { data: new Uint8Array(10), width: 2, height: 2 };
+    expect(() => resizeNormalized(image, 4, 4, fixture.mean, fixture.std)).toThrow(/expected 12/);
+  });
+});
+
+describe('cutCrops', () => {
+  it('cuts a 2x3 grid row-major, each crop channel-planar', () => {
+    const S = 2;
+    const grid = { rows: 2, cols: 3 };
+    const width = grid.cols * S;
+    const height = grid.rows * S;
+    // value encodes channel, y, x so every position is recognisable
+    const planar = new Float32Array(3 * width * height);
+    for (let ch = 0; ch < 3; ch++)
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++)
+          planar[(ch * height + y) * width + x] = ch * 1000 + y * 10 + x;
+    const crops = cutCrops(planar, grid, S);
+    // crop k = r*cols + c holds rows r*S.., cols c*S..
+    for (let r = 0; r < grid.rows; r++)
+      for (let c = 0; c < grid.cols; c++)
+        for (let ch = 0; ch < 3; ch++)
+          for (let y = 0; y < S; y++)
+            for (let x = 0; x < S; x++) {
+              const k = r * grid.cols + c;
+              expect(crops[((k * 3 + ch) * S + y) * S + x]).toBe(
+                ch * 1000 + (r * S + y) * 10 + (c * S + x),
+              );
+            }
+  });
+});
+
+describe('preprocessImage', () => {
+  it('stretches a 4:3 image to a 1x2 grid of crops', () => {
+    // 160x120 at S=128 is 640x480 at S=512 scaled by 1/4
+    const image = { data: new Uint8Array(160 * 120 * 3).fill(255), width: 160, height: 120 };
+    const out = preprocessImage(image, {
+      cropSize: 128,
+      maxCrops: 4,
+      imageMean: fixture.mean,
+      imageStd: fixture.std,
+    });
+    expect(out.grid).toEqual({ rows: 1, cols: 2 });
+    expect(out.pixelValues.length).toBe(2 * 3 * 128 * 128);
+    // white normalizes to (1 - mean) / std in every channel
+    expect(out.pixelValues[0]).toBeCloseTo((1 - fixture.mean[0]) / fixture.std[0], 5);
+    expect(out.pixelValues[2 * 3 * 128 * 128 - 1]).toBeCloseTo(
+      (1 - fixture.mean[2]) / fixture.std[2],
+      5,
+    );
+  });
+});
+
+describe('stitchImageFeatures matches Magma view/permute/cat', () => {
+  it.each(fixture.stitch.map((c) => [`${c.rows}x${c.cols} grid, g=${c.g}`, c] as const))(
+    '%s',
+    (_name, c) => {
+      const out = stitchImageFeatures(
+        Float32Array.from(c.cells),
+        Float32Array.from(c.separator),
+        { rows: c.rows, cols: c.cols },
+        c.g,
+      );
+      expect(out.length / c.hidden).toBe(visualTokenCount({ rows: c.rows, cols: c.cols }, c.g));
+      expect(Array.from(out)).toEqual(c.expected);
+    },
+  );
+});

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBundle } from '../../src/engine/bundle.js';
+import { MagmaModel } from '../../src/engine/magma-model.js';
+import type { KvCache } from '../../src/engine/magma-model.js';
+import { openModel } from '../../src/engine/model-sessions.js';
+import type { ModelSessions } from '../../src/engine/model-sessions.js';
+import { PromptTokenizer } from '../../src/engine/prompt.js';
+import { argmax } from '../../src/engine/sampler.js';
+import { readFloats } from '../../src/engine/tensors.js';
+import { TINY_BUNDLE, hasTinyBundle, noiseImage } from './helpers/tiny-bundle.js';
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+describe.skipIf(!hasTinyBundle)('decoder with KV cache (fp32, magma-tiny-som)', () => {
+  let sessions: ModelSessions;
+  let model: MagmaModel;
+  let prompt: PromptTokenizer;
+
+  beforeAll(async () => {
+    const bundle = loadBundle(TINY_BUNDLE, { dtype: 'fp32' });
+    sessions = await openModel(bundle, { executionProvider: 'cpu' });
+    model = new MagmaModel(sessions, bundle.config);
+    prompt = new PromptTokenizer(bundle.tokenizer, bundle.config.imageTokenId);
+  });
+  afterAll(async () => {
+    await sessions?.release();
+  });
+
+  async function promptEmbeds(question: string, width: number, height: number, seed: number) {
+    const image = await model.encodeImage(noiseImage(width, height, seed));
+    return model.promptEmbeddings(prompt.encodeQuestion(question), image);
+  }
+
+  async function embedOne(id: number): Promise<Float32Array> {
+    return Float32Array.from(readFloats(await model.embed([id], 1)));
+  }
+
+  it('step k with the cache equals one full forward over the same k tokens', async () => {
+    const H = model.config.hiddenSize;
+    let sequence = await promptEmbeds('What color is mark #1?', 160, 120, 3);
+    const first = await model.forward(sequence, { past: null, pastLength: 0 });
+    let past: KvCache = first.present;
+    let pastLength = sequence.length / H;
+    let token = argmax(first.logits);
+    for (let step = 1; step <= 6; step++) {
+      const embeds = await embedOne(token);
+      const cached = await model.forward(embeds, { past, pastLength });
+      sequence = concat(sequence, embeds);
+      const full = await model.forward(sequence, { past: null, pastLength: 0 });
+      expect(maxAbsDiff(cached.logits, full.logits)).toBeLessThanOrEqual(1e-4);
+      // the cache grows by one position per step
+      expect(cached.present[0]!.dims[2]).toBe(pastLength + 1);
+      past = cached.present;
+      pastLength++;
+      token = argmax(cached.logits);
+    }
+  });
+
+  it('a left-padded batch gives each sequence the logits it gets alone', async () => {
+    const a = await promptEmbeds('Is there a red circle?', 128, 128, 5); // 1x1 grid
+    const b = await promptEmbeds('How many objects are there?', 300, 140, 6); // wider grid: longer prompt
+    const H = model.config.hiddenSize;
+    expect(a.length).not.toBe(b.length);
+    const prefillA = await model.forward(a, { past: null, pastLength: 0 });
+    const prefillB = await model.forward(b, { past: null, pastLength: 0 });
+    let seqs = [
+      { past: prefillA.present, pastLength: a.length / H, token: argmax(prefillA.logits) },
+      { past: prefillB.present, pastLength: b.length / H, token: argmax(prefillB.logits) },
+    ];
+    for (let step = 0; step < 4; step++) {
+      const embeds = await model.embed(
+        seqs.map((s) => s.token),
+        2,
+      );
+      const batched = await model.forwardBatch(embeds, seqs);
+      const alone = await Promise.all(
+        seqs.map(async (s) =>
+          model.forward(await embedOne(s.token), { past: s.past, pastLength: s.pastLength }),
+        ),
+      );
+      for (let i = 0; i < 2; i++) {
+        expect(maxAbsDiff(batched[i]!.logits, alone[i]!.logits)).toBeLessThanOrEqual(1e-4);
+        expect(batched[i]!.present[0]!.dims[2]).toBe(seqs[i]!.pastLength + 1);
+      }
+      seqs = seqs.map((s, i) => ({
+        past: batched[i]!.present,
+        pastLength: s.pastLength + 1,
+        token: argmax(batched[i]!.logits),
+      }));
+    }
+  });
+});

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Writes variants of a model bundle that exercise the engine's loader paths.
+
+  --fp16-edges     adds X_fp16.onnx beside each X.onnx: the same fp32 graph with Cast nodes at
+                   every float input and output, so all graph edges are float16 (the engine's
+                   Uint16Array paths) while the arithmetic stays fp32.
+  --external-data  re-saves every graph with its weights in X.onnx_data beside X.onnx, as
+                   exports over 2 GB must be.
+
+Usage: /usr/bin/python3 tools/reference/make_bundle_variants.py SRC DST [--fp16-edges] [--external-data]
+"""
+import argparse
+import os
+import shutil
+
+import onnx
+from onnx import TensorProto, helper
+
+GRAPHS = ['vision_encoder', 'embed_tokens', 'decoder_model_merged']
+
+
+def with_fp16_edges(model):
+    graph = model.graph
+    nodes = []
+    for value in graph.input:
+        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
+            continue
+        inner = value.name + '__fp32'
+        for node in graph.node:
+            node.input[:] = [inner if name == value.name else name for name in node.input]
+        nodes.append(helper.make_node('Cast', [value.name], [inner], to=TensorProto.FLOAT))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for value in graph.output:
+        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
+            continue
+        inner = value.name + '__fp32'
+        for node in graph.node:
+            node.output[:] = [inner if name == value.name else name for name in node.output]
+            node.input[:] = [inner if name == value.name else name for name in node.input]
+        graph.node.append(helper.make_node('Cast', [inner], [value.name], to=TensorProto.FLOAT16))
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for node in reversed(nodes):
+        graph.node.insert(0, node)
+    return model
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('src')
+    ap.add_argument('dst')
+    ap.add_argument('--fp16-edges', action='store_true')
+    ap.add_argument('--external-data', action='store_true')
+    args = ap.parse_args()
+    if os.path.exists(args.dst):
+        shutil.rmtree(args.dst)
+    shutil.copytree(args.src, args.dst)
+    for name in GRAPHS:
+        path = os.path.join(args.dst, 'onnx', name + '.onnx')
+        model = onnx.load(path)
+        variants = [(name, model)]
+        if args.fp16_edges:
+            variants.append((name + '_fp16', with_fp16_edges(onnx.load(path))))
+        for out_name, out_model in variants:
+            out_path = os.path.join(args.dst, 'onnx', out_name + '.onnx')
+            if args.external_data:
+                onnx.save_model(
+                    out_model,
+                    out_path,
+                    save_as_external_data=True,
+                    all_tensors_to_one_file=True,
+                    location=out_name + '.onnx_data',
+                    size_threshold=0,
+                )
+            else:
+                onnx.save_model(out_model, out_path)
+            onnx.checker.check_model(out_path)
+            print('wrote', out_path)
+
+
+if __name__ == '__main__':
+    main()
