@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import { createTRPCClient, httpBatchStreamLink, httpLink } from '@trpc/client';
+import type { TRPCClient } from '@trpc/client';
+import type {
+  AskResponse,
+  AskStreamEvent,
+  Health,
+  Readiness,
+  ServerInfo,
+} from '@magma-som/schemas';
+import { Agent } from 'undici';
+import type { AppRouter } from './app-router.js';
+import { Attempt } from './attempt.js';
+import { classifyFailure } from './classify-error.js';
+import { ClientClosedError, InternalServerError, InvalidInputError } from './errors.js';
+import type { MagmaError } from './errors.js';
+import { DEFAULTS } from './options.js';
+import type { ClientOptions, RequestOptions, RetryOptions } from './options.js';
+import { prepareAsk } from './prepare-ask.js';
+import type { AskInput } from './prepare-ask.js';
+import { withRetries } from './retry.js';
+
+/** Creates a client with its own keep-alive connection pool. Close it (or `await using`) when done. */
+export function createClient(options: ClientOptions): MagmaClient {
+  return new MagmaClient(options);
+}
+
+/**
+ * A typed client of a magma-som server. One instance keeps one pool of keep-alive connections;
+ * reuse it for many calls and close it at the end.
+ */
+export class MagmaClient implements AsyncDisposable {
+  readonly baseUrl: string;
+  readonly #apiKey: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxRetries: number;
+  readonly #retry: RetryOptions;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #fetch: typeof fetch;
+  readonly #uploadThresholdBytes: number;
+  readonly #pool: Agent;
+  readonly #closing = new AbortController();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ClientOptions) {
+    if (!options?.baseUrl) throw new InvalidInputError('createClient() needs a baseUrl');
+    const url = new URL(String(options.baseUrl));
+    this.baseUrl = url.href.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#timeoutMs = checkedNumber('timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
+    this.#maxRetries = checkedNumber('maxRetries', options.maxRetries, DEFAULTS.maxRetries);
+    this.#retry = options.retry ?? {};
+    this.#headers = options.headers ?? {};
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#uploadThresholdBytes = checkedNumber(
+      'uploadThresholdBytes',
+      options.uploadThresholdBytes,
+      DEFAULTS.uploadThresholdBytes,
+    );
+    // undici's own header and body timeouts are switched off: each call's AbortSignal is the one
+    // clock, so a timeout always surfaces as APITimeoutError.
+    this.#pool = new Agent({
+      keepAliveTimeout: 30_000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(options.maxConnections === undefined ? {} : { connections: options.maxConnections }),
+    });
+  }
+
+  /** Asks a Set-of-Mark question and waits for the whole answer. */
+  async ask(input: AskInput, options: RequestOptions = {}): Promise<AskResponse> {
+    this.#assertOpen();
+    const prepared = await prepareAsk(input, {
+      uploadThresholdBytes: this.#uploadThresholdBytes,
+      allowUpload: true,
+    });
+    return this.#call('ask', options, true, async (attempt) => {
+      const trpc = this.#trpc(attempt);
+      const response =
+        prepared.route === 'upload'
+          ? await trpc.askUpload.mutate(prepared.form, { signal: attempt.signal })
+          : await trpc.ask.mutate(prepared.request, { signal: attempt.signal });
+      return response satisfies AskResponse;
+    });
+  }
+
+  /**
+   * Asks and streams the answer: `token` events as text is generated, then one `done` event with
+   * the whole response. Failures before the first event are retried like `ask`; once events have
+   * arrived a failure ends the stream with its error. Stopping the loop early cancels the request.
+   * The timeout covers the whole stream. Images go as base64 in JSON, whatever their size.
+   */
+  async *askStream(
+    input: AskInput,
+    options: RequestOptions = {},
+  ): AsyncGenerator<AskStreamEvent, void, undefined> {
+    this.#assertOpen();
+    const prepared = await prepareAsk(input, {
+      uploadThresholdBytes: this.#uploadThresholdBytes,
+      allowUpload: false,
+    });
+    if (prepared.route !== 'json')
+      throw new InvalidInputError('streamed asks send the image as JSON');
+    let current: Attempt | undefined;
+    const started = await this.#call(
+      'askStream',
+      options,
+      true,
+      async (attempt) => {
+        current = attempt;
+        const trpc = this.#trpcStream(attempt);
+        const events = await trpc.askStream.mutate(prepared.request, { signal: attempt.signal });
+        const iterator = events[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        return { iterator, first };
+      },
+      { keepAttemptOpen: true },
+    );
+    const attempt = current!;
+    const { iterator } = started;
+    let finished = false;
+    try {
+      let result = started.first;
+      let sawDone = false;
+      while (!result.done) {
+        const event = result.value;
+        if (event.type === 'done') sawDone = true;
+        yield event;
+        try {
+          result = await iterator.next();
+        } catch (error) {
+          throw this.#classify(error, attempt, options.timeoutMs, options.signal?.aborted);
+        }
+      }
+      finished = true;
+      if (!sawDone) {
+        throw new InternalServerError('the stream ended without a done event', {
+          requestId: attempt.response?.headers.get('x-request-id') ?? undefined,
+        });
+      }
+    } finally {
+      if (!finished) {
+        attempt.abort();
+        await iterator.return?.().catch(() => undefined);
+      }
+      attempt.dispose();
+    }
+  }
+
+  /** What the server runs and the limits in force. */
+  async info(options: RequestOptions = {}): Promise<ServerInfo> {
+    this.#assertOpen();
+    return this.#call('info', options, false, async (attempt) => {
+      const info = await this.#trpc(attempt).info.query(undefined, { signal: attempt.signal });
+      return info satisfies ServerInfo;
+    });
+  }
+
+  /** GET /health: whether the process is alive. */
+  async health(options: RequestOptions = {}): Promise<Health> {
+    this.#assertOpen();
+    return this.#call('health', options, false, (attempt) =>
+      this.#getJson<Health>(attempt, '/health', false),
+    );
+  }
+
+  /** GET /ready: whether the model is loaded and warm. A 503 "not ready" answer is returned, not thrown. */
+  async ready(options: RequestOptions = {}): Promise<Readiness> {
+    this.#assertOpen();
+    return this.#call('ready', options, false, (attempt) =>
+      this.#getJson<Readiness>(attempt, '/ready', true),
+    );
+  }
+
+  /**
+   * Closes the connection pool once requests in flight have finished; pending retries stop with
+   * ClientClosedError. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing.abort(new ClientClosedError());
+      await this.#pool.close();
+    })();
+    return this.#closed;
+  }
+
+  /** `await using client = createClient(...)` closes the pool when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClientClosedError();
+  }
+
+  /** Runs one call: attempts with their own timeout, retried per policy, errors typed. */
+  async #call<T>(
+    operation: string,
+    options: RequestOptions,
+    mutation: boolean,
+    run: (attempt: Attempt) => Promise<T>,
+    { keepAttemptOpen = false } = {},
+  ): Promise<T> {
+    const idempotencyKey = mutation
+      ? (options.idempotencyKey ?? `magma-${randomUUID()}`)
+      : undefined;
+    const headers = this.#requestHeaders(options, idempotencyKey);
+    const maxRetries = checkedNumber('maxRetries', options.maxRetries, this.#maxRetries);
+    return withRetries(
+      {
+        operation,
+        maxRetries,
+        retry: this.#retry,
+        signal: options.signal,
+        closeSignal: this.#closing.signal,
+        idempotencyKey,
+      },
+      async () => {
+        if (options.signal?.aborted)
+          throw this.#classify(options.signal.reason, undefined, undefined, true);
+        const attempt = new Attempt({
+          timeoutMs: checkedNumber('timeoutMs', options.timeoutMs, this.#timeoutMs),
+          signal: options.signal,
+          fetch: this.#fetch,
+          dispatcher: this.#pool,
+          headers,
+        });
+        let ok = false;
+        try {
+          const result = await run(attempt);
+          ok = true;
+          // undici marks a fresh connection idle one macrotask after its response ends; yield
+          // so that a call made right after this one reuses it instead of opening another.
+          await new Promise((resolve) => setImmediate(resolve));
+          return result;
+        } catch (error) {
+          throw this.#classify(error, attempt, options.timeoutMs, options.signal?.aborted);
+        } finally {
+          if (!ok || !keepAttemptOpen) attempt.dispose();
+        }
+      },
+    );
+  }
+
+  #classify(
+    error: unknown,
+    attempt: Attempt | undefined,
+    timeoutMs?: number,
+    userAborted = false,
+  ): MagmaError {
+    return classifyFailure({
+      error,
+      response: attempt?.response,
+      body: attempt?.body,
+      timedOut: attempt?.timedOut ?? false,
+      timeoutMs: timeoutMs ?? this.#timeoutMs,
+      userAborted,
+      closed: this.#closed !== undefined && isPoolClosed(error),
+    });
+  }
+
+  #requestHeaders(
+    options: RequestOptions,
+    idempotencyKey: string | undefined,
+  ): Record<string, string> {
+    return {
+      ...this.#headers,
+      ...(this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {}),
+      ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+      ...options.headers,
+    };
+  }
+
+  // A tRPC client per attempt is a few small objects; it lets each attempt own its fetch, so
+  // the response (status, Retry-After, request id) is known even when tRPC cannot parse it.
+  #trpc(attempt: Attempt): TRPCClient<AppRouter> {
+    return createTRPCClient<AppRouter>({
+      links: [
+        httpLink({
+          url: `${this.baseUrl}/trpc`,
+          fetch: attempt.fetch,
+          headers: () => attempt.headers,
+        }),
+      ],
+    });
+  }
+
+  #trpcStream(attempt: Attempt): TRPCClient<AppRouter> {
+    return createTRPCClient<AppRouter>({
+      links: [
+        httpBatchStreamLink({
+          url: `${this.baseUrl}/trpc`,
+          maxItems: 1,
+          fetch: attempt.fetch,
+          headers: () => attempt.headers,
+        }),
+      ],
+    });
+  }
+
+  async #getJson<T>(attempt: Attempt, path: string, acceptUnavailable: boolean): Promise<T> {
+    const response = await attempt.fetch(`${this.baseUrl}${path}`, {
+      method: 'GET',
+      headers: { accept: 'application/json', ...attempt.headers },
+    });
+    const text = await response.text();
+    attempt.body = parseJson(text);
+    // /ready answers 503 with a Readiness body while loading: that is an answer, not a failure.
+    const isReadiness =
+      typeof (attempt.body as { ready?: unknown } | undefined)?.ready === 'boolean';
+    if (response.ok || (acceptUnavailable && response.status === 503 && isReadiness)) {
+      if (attempt.body === undefined) throw new Error(`GET ${path} returned no JSON`);
+      return attempt.body as T;
+    }
+    throw new Error(`GET ${path} failed with HTTP ${response.status}`);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isPoolClosed(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function checkedNumber(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new InvalidInputError(`${name} must be a number >= 0`);
+  }
+  return value;
+}

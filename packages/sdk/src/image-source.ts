@@ -1,0 +1,121 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { IMAGE_MEDIA_TYPES, ImageInputSchema, splitImageString } from '@magma-som/schemas';
+import type { ImageMediaType } from '@magma-som/schemas';
+import { InvalidImageError } from './errors.js';
+
+/**
+ * An image to ask about:
+ * - a file path (string) or a `file:` URL;
+ * - a data URL (`data:image/png;base64,...`);
+ * - base64 of the file bytes (a string of 64 or more base64 characters);
+ * - the file bytes as a Buffer, Uint8Array or ArrayBuffer, or a Blob.
+ * PNG, JPEG, WebP and GIF are accepted.
+ */
+export type ImageSource = string | URL | Uint8Array | ArrayBuffer | Blob;
+
+/** An image ready to send: the encoded file bytes, or a base64 / data-URL string. */
+export type LoadedImage =
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly mediaType: ImageMediaType }
+  | { readonly kind: 'string'; readonly value: string; readonly byteLength: number };
+
+// Shorter strings are taken for file paths: no real image encodes to fewer base64 characters.
+const MIN_BASE64_CHARS = 64;
+const BASE64_CHARS = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
+
+/** Reads or decodes just enough of an image source to send it. */
+export async function loadImage(source: ImageSource): Promise<LoadedImage> {
+  if (typeof source === 'string') {
+    if (
+      source.startsWith('data:') ||
+      (source.length >= MIN_BASE64_CHARS && BASE64_CHARS.test(source))
+    ) {
+      return checkImageString(source);
+    }
+    return fromBytes(await readImageFile(source));
+  }
+  if (source instanceof URL) {
+    if (source.protocol !== 'file:') {
+      throw new InvalidImageError(
+        `only file: URLs are read; fetch ${source.protocol} images yourself`,
+      );
+    }
+    return fromBytes(await readImageFile(fileURLToPath(source)));
+  }
+  if (source instanceof Uint8Array) return fromBytes(source);
+  if (source instanceof ArrayBuffer) return fromBytes(new Uint8Array(source));
+  if (source instanceof Blob) return fromBytes(new Uint8Array(await source.arrayBuffer()));
+  throw new InvalidImageError(
+    'image must be a path, data URL, base64 string, Buffer, Uint8Array, ArrayBuffer or Blob',
+  );
+}
+
+/** Base64 of the image, for the JSON path. */
+export function imageAsString(image: LoadedImage): string {
+  return image.kind === 'string' ? image.value : Buffer.from(image.bytes).toString('base64');
+}
+
+/** The image bytes, for the binary upload path. */
+export function imageAsBytes(image: LoadedImage): { bytes: Uint8Array; mediaType: ImageMediaType } {
+  if (image.kind === 'bytes') return image;
+  const split = splitImageString(image.value);
+  if ('error' in split) throw new InvalidImageError(split.error);
+  const bytes = new Uint8Array(Buffer.from(split.base64, 'base64'));
+  return { bytes, mediaType: split.mediaType ?? sniffMediaType(bytes) ?? 'image/png' };
+}
+
+export function imageByteLength(image: LoadedImage): number {
+  return image.kind === 'bytes' ? image.bytes.byteLength : image.byteLength;
+}
+
+/** The format of encoded image bytes, from their first bytes. */
+export function sniffMediaType(bytes: Uint8Array): ImageMediaType | undefined {
+  const starts = (...values: number[]) => values.every((value, i) => bytes[i] === value);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'image/png';
+  if (starts(0xff, 0xd8, 0xff)) return 'image/jpeg';
+  if (starts(0x47, 0x49, 0x46, 0x38)) return 'image/gif';
+  const riff = starts(0x52, 0x49, 0x46, 0x46);
+  const webp = bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50;
+  if (riff && webp) return 'image/webp';
+  return undefined;
+}
+
+function fromBytes(bytes: Uint8Array): LoadedImage {
+  if (bytes.byteLength === 0) throw new InvalidImageError('image is empty');
+  const mediaType = sniffMediaType(bytes);
+  if (!mediaType) throw new InvalidImageError(`image is not ${IMAGE_MEDIA_TYPES.join(', ')}`);
+  return { kind: 'bytes', bytes, mediaType };
+}
+
+function checkImageString(value: string): LoadedImage {
+  const split = splitImageString(value);
+  if ('error' in split) throw new InvalidImageError(split.error);
+  // Only the first bytes are decoded: enough to recognise the format.
+  const head = new Uint8Array(Buffer.from(split.base64.slice(0, 16), 'base64'));
+  if (!sniffMediaType(head))
+    throw new InvalidImageError(`image is not ${IMAGE_MEDIA_TYPES.join(', ')}`);
+  const padding = split.base64.endsWith('==') ? 2 : split.base64.endsWith('=') ? 1 : 0;
+  const byteLength = Math.floor((split.base64.length * 3) / 4) - padding;
+  return { kind: 'string', value, byteLength };
+}
+
+async function readImageFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new InvalidImageError(`cannot read image file ${JSON.stringify(path)} (${reason})`, {
+      cause: error,
+    });
+  }
+}
+
+/** Checks an image string against the contract before it is sent. */
+export function checkImageStringSchema(value: string): void {
+  const result = ImageInputSchema.safeParse(value);
+  if (!result.success) {
+    throw new InvalidImageError(result.error.issues[0]?.message ?? 'invalid image', {
+      issues: result.error.issues.map((issue) => ({ path: ['image'], message: issue.message })),
+    });
+  }
+}

@@ -1,0 +1,44 @@
+export { createClient, MagmaClient } from './client.js';
+export type { ClientOptions, RequestOptions, RetryOptions, RetryEvent } from './options.js';
+export type { AskInput } from './prepare-ask.js';
+export type { ImageSource } from './image-source.js';
+export type { Box, MarkInput } from './marks.js';
+export {
+  MagmaError,
+  InvalidInputError,
+  InvalidImageError,
+  InvalidMarksError,
+  PayloadTooLargeError,
+  AuthenticationError,
+  NotFoundError,
+  RateLimitError,
+  OverloadedError,
+  ModelNotReadyError,
+  DeadlineExceededError,
+  CancelledError,
+  InferenceFailedError,
+  InternalServerError,
+  APIConnectionError,
+  APITimeoutError,
+  APIUserAbortError,
+  ClientClosedError,
+} from './errors.js';
+export type { ClientErrorCode, MagmaErrorInit } from './errors.js';
+// The contract's types, so users need only this package.
+export type {
+  AskResponse,
+  AskStreamEvent,
+  ErrorCode,
+  ErrorIssue,
+  FinishReason,
+  GenerationOptionsInput,
+  Health,
+  Mark,
+  MarkReference,
+  MarkStyle,
+  MarkedImage,
+  Readiness,
+  ServerInfo,
+  Timings,
+  Usage,
+} from '@magma-som/schemas';

@@ -1,0 +1,82 @@
+import type { MagmaError } from './errors.js';
+
+/** What `onRetry` is told before the client waits and tries again. */
+export interface RetryEvent {
+  /** The call, e.g. 'ask', 'askStream', 'info'. */
+  readonly operation: string;
+  /** The attempt that just failed (1 = the first try). */
+  readonly attempt: number;
+  /** Milliseconds the client waits before the next attempt. */
+  readonly delayMs: number;
+  /** Why it retries, in words: "HTTP 503 OVERLOADED, Retry-After 1000 ms". */
+  readonly reason: string;
+  readonly error: MagmaError;
+  readonly idempotencyKey: string | undefined;
+}
+
+export interface RetryOptions {
+  /** First backoff delay; doubles on every retry. Default 500 ms. */
+  readonly initialDelayMs?: number;
+  /** Upper bound of a backoff delay. Default 8000 ms. */
+  readonly maxDelayMs?: number;
+  /** Each delay is multiplied by a random factor in [1 - jitter, 1]. Default 0.25. */
+  readonly jitter?: number;
+  /**
+   * Longest Retry-After the client waits for. When the server asks for more, the call fails at
+   * once with the error (its `retryAfterMs` says how long to wait). Default 60000 ms.
+   */
+  readonly maxRetryAfterMs?: number;
+  /** Called before every retry: log it, count it. */
+  readonly onRetry?: (event: RetryEvent) => void;
+}
+
+export interface ClientOptions {
+  /** Where the server listens, e.g. "http://localhost:8080". tRPC lives under `${baseUrl}/trpc`. */
+  readonly baseUrl: string | URL;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  readonly apiKey?: string;
+  /** Limit for one attempt, from sending the request to the last byte of the body. Default 120000. */
+  readonly timeoutMs?: number;
+  /** Retries after the first attempt for retryable failures. Default 2. */
+  readonly maxRetries?: number;
+  readonly retry?: RetryOptions;
+  /** Extra headers on every request. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * A fetch implementation; the global fetch by default. It receives the client's keep-alive pool
+   * as the undici `dispatcher` request option.
+   */
+  readonly fetch?: typeof fetch;
+  /**
+   * Images larger than this many bytes are sent as a binary upload (multipart) instead of base64
+   * inside JSON. Default 1 MiB.
+   */
+  readonly uploadThresholdBytes?: number;
+  /** Most open connections to the server at once. Default: no limit. */
+  readonly maxConnections?: number;
+}
+
+/** Options of one call. */
+export interface RequestOptions {
+  /** Aborting it stops the call at once, retries included, with APIUserAbortError. */
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  readonly maxRetries?: number;
+  /**
+   * Sent as `Idempotency-Key`, the same on every attempt of this call, so the server can tell a
+   * retry from a new request. Default: a fresh random key per call.
+   */
+  readonly idempotencyKey?: string;
+  /** Extra headers for this call. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export const DEFAULTS = {
+  timeoutMs: 120_000,
+  maxRetries: 2,
+  initialDelayMs: 500,
+  maxDelayMs: 8_000,
+  jitter: 0.25,
+  maxRetryAfterMs: 60_000,
+  uploadThresholdBytes: 1024 * 1024,
+} as const;
