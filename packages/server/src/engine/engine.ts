@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { RgbImage } from '../images/types.js';
 import { EngineError, deserializeError } from './errors.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
+import { schedulerSettings } from './scheduler.js';
 import type { SequenceRequest } from './sequence.js';
 import type { EngineOptions, GenerateRequest, GenerateResult, ModelInfo } from './types.js';
 
@@ -162,8 +163,12 @@ export class Engine {
     this.handle = handle;
   }
 
-  /** Spawns the worker, which validates and loads the bundle; rejects with INVALID_BUNDLE or PROVIDER_UNAVAILABLE. */
+  /**
+   * Spawns the worker, which validates and loads the bundle; rejects with INVALID_BUNDLE or
+   * PROVIDER_UNAVAILABLE, or RangeError for a bad batching option.
+   */
   static async start(options: EngineOptions): Promise<Engine> {
+    schedulerSettings(options); // a bad batching option is the caller's mistake: throw before any work
     // The worker's events reach the engine once it exists (after 'ready').
     const target: { engine?: Engine } = {};
     const handle = spawnWorker(

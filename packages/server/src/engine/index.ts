@@ -8,6 +8,7 @@ export type {
   GenerateRequest,
   GenerateResult,
   ModelInfo,
+  PrefillPolicy,
 } from './types.js';
 export { loadBundle } from './bundle.js';
 export type { Bundle, ModelConfig } from './bundle.js';

@@ -10,8 +10,17 @@ import { disposeTensor, emptyKv, floatTensor, int64Tensor, readFloats } from './
 // The Magma forward pieces over the three ONNX sessions: image -> visual tokens, ids -> embeddings,
 // and decoder steps with a KV cache, batched with left padding.
 
-/** Per-layer past keys and values in graph input order: [layer0.key, layer0.value, layer1.key, ...]. */
-export type KvCache = ort.Tensor[];
+/**
+ * A sequence's keys and values: row `row` of per-layer tensors [B, kv_heads, P, head_dim], in graph
+ * input order (layer0.key, layer0.value, layer1.key, ...), whose first `pad` positions are left
+ * padding. The sequences of a batched run share its present tensors, so a batch whose members do
+ * not change feeds them straight back, without copying.
+ */
+export interface KvCache {
+  readonly tensors: readonly ort.Tensor[];
+  readonly row: number;
+  readonly pad: number;
+}
 
 export interface EncodedImage {
   readonly grid: CropGrid;
@@ -115,37 +124,39 @@ export class MagmaModel {
   }
 
   /**
-   * One decoder run over several sequences, each adding the same number T of positions.
-   * Shorter pasts are left-padded with masked zeros; the present of each sequence is cut back
-   * to its own length.
+   * One decoder run over several sequences, each adding the same number T of positions. When the
+   * sequences are, in order, the rows of one earlier run's present, that present is fed as it is;
+   * otherwise their caches are copied into new tensors, shorter ones left-padded with masked zeros.
    */
   async forwardBatch(embeds: Embeddings, inputs: readonly StepInput[]): Promise<StepOutput[]> {
     const { config, sessions } = this;
     const batch = inputs.length;
-    const first = inputs[0]!;
     const newTokens =
       embeds instanceof Float32Array
         ? embeds.length / (batch * config.hiddenSize)
         : embeds.dims[1]!;
-    const maxPast = Math.max(...inputs.map((s) => s.pastLength));
-    // A lone sequence feeds its cache as it is (on WebGPU it stays in GPU memory).
-    const ownCache = batch > 1 || first.past === null ? null : first.past;
     if (batch > 1 && !this.canBatch)
       throw new Error('batched decoding needs the KV cache in host memory');
+
+    const shared = sharedPast(inputs);
+    const pastWidth = shared
+      ? shared.tensors[0]!.dims[2]!
+      : Math.max(...inputs.map((s) => s.pastLength));
+    const pads = inputs.map((s) => (shared ? s.past!.pad : pastWidth - s.pastLength));
 
     const feeds: Record<string, ort.Tensor> = {};
     feeds['inputs_embeds'] = this.decoderEmbeds(embeds, batch, newTokens);
     const mask: number[] = [];
     const positions: number[] = [];
-    for (const s of inputs) {
-      for (let j = 0; j < maxPast + newTokens; j++) mask.push(j < maxPast - s.pastLength ? 0 : 1);
+    inputs.forEach((s, b) => {
+      for (let j = 0; j < pastWidth + newTokens; j++) mask.push(j < pads[b]! ? 0 : 1);
       for (let t = 0; t < newTokens; t++) positions.push(s.pastLength + t);
-    }
-    feeds['attention_mask'] = int64Tensor(mask, [batch, maxPast + newTokens]);
+    });
+    feeds['attention_mask'] = int64Tensor(mask, [batch, pastWidth + newTokens]);
     feeds['position_ids'] = int64Tensor(positions, [batch, newTokens]);
     if (sessions.hasNumLogitsToKeep) feeds['num_logits_to_keep'] = int64Tensor([1], []);
     this.pastNames.forEach((name, k) => {
-      feeds[name] = ownCache?.[k] ?? this.paddedPast(inputs, k, maxPast);
+      feeds[name] = shared ? shared.tensors[k]! : this.paddedPast(inputs, k, pastWidth);
     });
 
     const out = await sessions.decoder.run(feeds);
@@ -153,18 +164,18 @@ export class MagmaModel {
     const logits = readFloats(logitsTensor);
     const rows = logitsTensor.dims[1]!;
     const vocab = logitsTensor.dims[2]!;
-    const present = this.presentNames.map((name) => out[name]!);
-    return inputs.map((s, b) => {
+    const tensors = this.presentNames.map((name) => out[name]!);
+    return inputs.map((_, b) => {
       const start = (b * rows + rows - 1) * vocab;
       const own = Float32Array.from(logits.subarray(start, start + vocab));
-      const kv =
-        batch === 1 ? present : present.map((t) => sliceSequence(t, b, maxPast - s.pastLength));
-      return { logits: own, present: kv };
+      return { logits: own, present: { tensors, row: b, pad: pads[b]! } };
     });
   }
 
+  /** Frees a cache held in GPU memory; host caches, which batches may share, are left to the GC. */
   release(cache: KvCache | null): void {
-    if (cache !== null) for (const tensor of cache) disposeTensor(tensor);
+    if (cache === null || cache.tensors[0]?.dims[0] !== 1) return;
+    for (const tensor of cache.tensors) disposeTensor(tensor);
   }
 
   private decoderEmbeds(embeds: Embeddings, batch: number, newTokens: number): ort.Tensor {
@@ -174,43 +185,45 @@ export class MagmaModel {
     return floatTensor(type, values, [batch, newTokens, this.config.hiddenSize]);
   }
 
-  /** Past k of every sequence, left-padded with zeros to maxPast: [B, kv_heads, maxPast, head_dim]. */
-  private paddedPast(inputs: readonly StepInput[], k: number, maxPast: number): ort.Tensor {
+  /** Past k of every sequence, left-padded with zeros to `width`: [B, kv_heads, width, head_dim]. */
+  private paddedPast(inputs: readonly StepInput[], k: number, width: number): ort.Tensor {
     const { numKeyValueHeads: heads, headDim } = this.config;
     const type = this.sessions.kvType;
-    if (maxPast === 0) return emptyKv(type, inputs.length, heads, headDim);
-    const size = inputs.length * heads * maxPast * headDim;
+    if (width === 0) return emptyKv(type, inputs.length, heads, headDim);
+    const size = inputs.length * heads * width * headDim;
     const data = type === 'float16' ? new Uint16Array(size) : new Float32Array(size);
     inputs.forEach((s, b) => {
       if (s.past === null || s.pastLength === 0) return;
-      const source = s.past[k]!.data as Float32Array | Uint16Array;
-      const pad = maxPast - s.pastLength;
+      const { tensors, row, pad } = s.past;
+      const source = tensors[k]!.data as Float32Array | Uint16Array;
+      const sourceWidth = tensors[k]!.dims[2]!;
+      const length = s.pastLength * headDim;
       for (let h = 0; h < heads; h++) {
-        const from = h * s.pastLength * headDim;
-        data.set(
-          source.subarray(from, from + s.pastLength * headDim),
-          ((b * heads + h) * maxPast + pad) * headDim,
-        );
+        const from = ((row * heads + h) * sourceWidth + pad) * headDim;
+        const to = ((b * heads + h) * width + width - s.pastLength) * headDim;
+        data.set(source.subarray(from, from + length), to);
       }
     });
-    return new ort.Tensor(type, data, [inputs.length, heads, maxPast, headDim]);
+    return new ort.Tensor(type, data, [inputs.length, heads, width, headDim]);
   }
 }
 
-/** Cuts sequence b out of a batched [B, heads, P, D] tensor, dropping its `pad` leading positions. */
-function sliceSequence(tensor: ort.Tensor, b: number, pad: number): ort.Tensor {
-  const [, heads, total, headDim] = tensor.dims as [number, number, number, number];
-  const length = total - pad;
-  const source = tensor.data as Float32Array | Uint16Array;
-  const data =
-    source instanceof Uint16Array
-      ? new Uint16Array(heads * length * headDim)
-      : new Float32Array(heads * length * headDim);
-  for (let h = 0; h < heads; h++) {
-    const from = ((b * heads + h) * total + pad) * headDim;
-    data.set(source.subarray(from, from + length * headDim), h * length * headDim);
-  }
-  return new ort.Tensor(tensor.type as 'float32' | 'float16', data, [1, heads, length, headDim]);
+/**
+ * The present of one earlier run, when the inputs are exactly its rows in order (a batch that did
+ * not change since its last step, or a lone sequence's own cache).
+ */
+function sharedPast(inputs: readonly StepInput[]): KvCache | null {
+  const first = inputs[0]?.past;
+  if (first === null || first === undefined) return null;
+  if (first.tensors[0]!.dims[0] !== inputs.length) return null;
+  const same = inputs.every(
+    (s, b) =>
+      s.past !== null &&
+      s.past.tensors === first.tensors &&
+      s.past.row === b &&
+      s.past.pad + s.pastLength === first.tensors[0]!.dims[2],
+  );
+  return same ? first : null;
 }
 
 /** Replaces the single image placeholder by `count` copies of it. */

@@ -4,16 +4,55 @@ import type { MagmaModel } from './magma-model.js';
 import type { PromptTokenizer } from './prompt.js';
 import { Sequence } from './sequence.js';
 import type { SequenceRequest } from './sequence.js';
-import type { GenerateResult } from './types.js';
+import type { EngineOptions, GenerateResult, PrefillPolicy } from './types.js';
 
-// Continuous batching: new requests are prefilled one at a time and join the running batch;
-// every loop turn advances all active sequences by one token in one batched decoder run.
+// Continuous batching: every loop turn first prefills waiting requests into the batch (as the
+// prefill policy allows), then advances all active sequences by one token in one batched decoder
+// run. Finished sequences leave at once and waiting ones take their place on the next turn.
 // Cancellation takes effect between runs, since onnxruntime cannot stop a run midway.
 
 export interface SchedulerEvents {
   token(id: number, text: string): void;
   result(id: number, result: GenerateResult): void;
   error(id: number, error: unknown): void;
+}
+
+export interface SchedulerSettings {
+  readonly maxBatchSize: number;
+  readonly prefillPolicy: PrefillPolicy;
+  readonly maxPrefillTokens: number;
+}
+
+export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
+  maxBatchSize: 4,
+  prefillPolicy: 'interleave',
+  maxPrefillTokens: 2048,
+};
+
+/** The scheduling options of EngineOptions with defaults filled in; throws RangeError on a bad value. */
+export function schedulerSettings(
+  options: Pick<EngineOptions, 'maxBatchSize' | 'prefillPolicy' | 'maxPrefillTokens'>,
+): SchedulerSettings {
+  const settings = { ...DEFAULT_SCHEDULER_SETTINGS };
+  const { maxBatchSize, prefillPolicy, maxPrefillTokens } = options;
+  if (maxBatchSize !== undefined) {
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
+      throw new RangeError(`maxBatchSize must be a positive integer, got ${maxBatchSize}`);
+    settings.maxBatchSize = maxBatchSize;
+  }
+  if (prefillPolicy !== undefined) {
+    if (prefillPolicy !== 'interleave' && prefillPolicy !== 'prefill-first')
+      throw new RangeError(
+        `prefillPolicy must be 'interleave' or 'prefill-first', got ${String(prefillPolicy)}`,
+      );
+    settings.prefillPolicy = prefillPolicy;
+  }
+  if (maxPrefillTokens !== undefined) {
+    if (!Number.isInteger(maxPrefillTokens) || maxPrefillTokens < 1)
+      throw new RangeError(`maxPrefillTokens must be a positive integer, got ${maxPrefillTokens}`);
+    settings.maxPrefillTokens = maxPrefillTokens;
+  }
+  return settings;
 }
 
 export class Scheduler {
@@ -26,7 +65,7 @@ export class Scheduler {
   constructor(
     private readonly model: MagmaModel,
     private readonly prompt: PromptTokenizer,
-    private readonly maxBatchSize: number,
+    private readonly settings: SchedulerSettings,
     private readonly events: SchedulerEvents,
   ) {}
 
@@ -83,9 +122,7 @@ export class Scheduler {
     this.running = true;
     try {
       while (this.waiting.length > 0 || this.active.length > 0) {
-        if (this.waiting.length > 0 && this.active.length < this.maxBatchSize) {
-          await this.prefill(this.waiting.shift()!);
-        }
+        await this.admit();
         if (this.active.length > 0) await this.decodeStep();
       }
     } finally {
@@ -96,18 +133,38 @@ export class Scheduler {
     }
   }
 
-  private async prefill(sequence: Sequence): Promise<void> {
-    if (sequence.done) return;
-    const { model } = this;
-    const started = performance.now();
-    sequence.timings.queueMs = started - sequence.receivedAt;
-    sequence.inFlight = true;
+  /**
+   * Prefills waiting requests, first come first served, while the batch has room. Under
+   * 'interleave' one turn prefills at most maxPrefillTokens prompt positions, but always at least
+   * one request, so a long prompt cannot wait forever.
+   */
+  private async admit(): Promise<void> {
+    const { maxBatchSize, prefillPolicy, maxPrefillTokens } = this.settings;
+    let budget = prefillPolicy === 'prefill-first' ? Infinity : maxPrefillTokens;
+    let admitted = 0;
+    while (this.waiting.length > 0 && this.active.length < maxBatchSize) {
+      const next = this.waiting[0]!;
+      if (!this.plan(next)) continue; // failed and removed
+      if (admitted > 0 && next.promptTokens > budget) break;
+      this.waiting.shift();
+      budget -= next.promptTokens;
+      admitted++;
+      await this.prefill(next);
+    }
+  }
+
+  /**
+   * Tokenizes the question and sizes the prompt from the crop grid alone, before any model work,
+   * so the prefill budget and the context-length check need no inference. False if it failed.
+   */
+  private plan(sequence: Sequence): boolean {
+    if (sequence.promptIds !== null) return true;
     try {
-      const ids = this.prompt.encodeUserQuestion(sequence.request.prompt);
-      const { image: pixels, maxTokens } = sequence.request;
-      const { config } = model;
-      // The length check needs only the crop grid, so it runs before any model work.
-      const grid = selectCropGrid(pixels.width, pixels.height, config.cropSize, config.maxCrops);
+      const { config } = this.model;
+      const { image, maxTokens, prompt } = sequence.request;
+      const started = performance.now();
+      const ids = this.prompt.encodeUserQuestion(prompt);
+      const grid = selectCropGrid(image.width, image.height, config.cropSize, config.maxCrops);
       sequence.grid = { ...grid };
       sequence.imageTokens = visualTokenCount(grid, config.cellsPerSide);
       sequence.promptTokens = ids.length - 1 + sequence.imageTokens;
@@ -118,16 +175,31 @@ export class Scheduler {
           `prompt (${sequence.promptTokens} tokens, ${sequence.imageTokens} of them image) plus maxTokens ${maxTokens} exceeds the model's ${limit} positions`,
         );
       }
-      const tokenizeMs = performance.now() - started;
-      const image = await model.encodeImage(pixels);
-      sequence.timings.preprocessMs = tokenizeMs + image.preprocessMs;
+      sequence.promptIds = ids;
+      sequence.timings.preprocessMs = performance.now() - started;
+      return true;
+    } catch (error) {
+      this.fail(sequence, error);
+      return false;
+    }
+  }
+
+  private async prefill(sequence: Sequence): Promise<void> {
+    if (sequence.done) return;
+    const { model } = this;
+    const started = performance.now();
+    sequence.timings.queueMs = started - sequence.receivedAt;
+    sequence.inFlight = true;
+    try {
+      const image = await model.encodeImage(sequence.request.image);
+      sequence.timings.preprocessMs += image.preprocessMs;
       sequence.timings.visionMs = image.visionMs;
       if (sequence.done) {
         sequence.inFlight = false;
         return;
       }
       const prefillStarted = performance.now();
-      const embeds = await model.promptEmbeddings(ids, image);
+      const embeds = await model.promptEmbeddings(sequence.promptIds!, image);
       const out = await model.forward(embeds, { past: null, pastLength: 0 });
       sequence.timings.prefillMs = performance.now() - prefillStarted;
       sequence.inFlight = false;
@@ -146,9 +218,12 @@ export class Scheduler {
   }
 
   private async decodeStep(): Promise<void> {
-    const batchSize = this.model.canBatch ? this.maxBatchSize : 1;
+    // All active sequences fit one batch (admission keeps them at most maxBatchSize), unless the
+    // cache lives on the GPU: then they take turns, one per run.
+    const batchSize = this.model.canBatch ? this.settings.maxBatchSize : 1;
     const batch = this.active.slice(0, batchSize);
-    // Rotate so that, when more are active than fit, every sequence gets its turn.
+    // Rotate so that, when more are active than fit, every sequence gets its turn. A batch that
+    // fits keeps its order, so its cache is fed back without copying.
     this.active.splice(0, batch.length);
     this.active.push(...batch);
     const started = performance.now();
@@ -170,7 +245,7 @@ export class Scheduler {
           sequence.past = null;
           return;
         }
-        if (sequence.past !== out.present) this.model.release(sequence.past);
+        if (sequence.past?.tensors !== out.present.tensors) this.model.release(sequence.past);
         sequence.past = out.present;
         sequence.pastLength++;
         sequence.timings.decodeMs += elapsed;

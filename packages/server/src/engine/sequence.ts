@@ -39,6 +39,8 @@ export class Sequence {
   finishReason: FinishReason | null = null;
   /** The decoder is running with this sequence's cache as input: GPU buffers must not be freed yet. */
   inFlight = false;
+  /** The tokenized question, once the scheduler has planned the prompt. */
+  promptIds: readonly number[] | null = null;
   promptTokens = 0;
   imageTokens = 0;
   grid = { rows: 0, cols: 0 };

@@ -3,6 +3,9 @@ import type { RgbImage } from '../images/types.js';
 /** Execution providers the engine can run on. */
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu';
 
+/** How prefills of new requests are scheduled against decode steps of running ones (EngineOptions.prefillPolicy). */
+export type PrefillPolicy = 'interleave' | 'prefill-first';
+
 export interface EngineOptions {
   /** Folder of a model bundle (docs/BUNDLE.md). */
   readonly modelDir: string;
@@ -14,8 +17,18 @@ export interface EngineOptions {
   readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Which graph files to load: 'fp32' (X.onnx), 'fp16' (X_fp16.onnx), 'auto' (fp16 if present on GPU, else fp32). */
   readonly dtype?: 'fp32' | 'fp16' | 'auto';
-  /** Most sequences decoded together in one batched step (continuous batching). */
+  /** Most sequences decoded together in one batched step (continuous batching). Default 4; 1 = no batching. */
   readonly maxBatchSize?: number;
+  /**
+   * When waiting requests are prefilled into the running batch. 'interleave' (default): between
+   * two decode steps, at most maxPrefillTokens prompt positions are prefilled (always at least one
+   * request), so running streams keep producing tokens while new requests join. 'prefill-first':
+   * every waiting request that fits the batch is prefilled before the next decode step (fuller
+   * batches sooner, but running streams pause meanwhile).
+   */
+  readonly prefillPolicy?: PrefillPolicy;
+  /** Prompt positions (image tokens included) prefilled between two decode steps under 'interleave'. Default 2048. */
+  readonly maxPrefillTokens?: number;
   /** Called when the engine worker crashed and is restarted (in-flight requests failed with INFERENCE_FAILED). */
   readonly onRestart?: (cause: Error) => void;
 }

@@ -6,7 +6,7 @@ import { openModel } from './model-sessions.js';
 import type { ModelSessions } from './model-sessions.js';
 import { PromptTokenizer } from './prompt.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, schedulerSettings } from './scheduler.js';
 
 // The engine worker: owns every onnxruntime session, so session creation and runs (which block
 // their thread) never stall the server's event loop.
@@ -17,8 +17,6 @@ if (port === null) throw new Error('engine worker must run in a worker thread');
 function send(message: FromWorker): void {
   port!.postMessage(message);
 }
-
-const DEFAULT_MAX_BATCH_SIZE = 4;
 
 async function start(options: WorkerOptions): Promise<void> {
   let sessions: ModelSessions | undefined;
@@ -35,7 +33,7 @@ async function start(options: WorkerOptions): Promise<void> {
     scheduler = new Scheduler(
       model,
       prompt,
-      Math.max(1, options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE),
+      schedulerSettings(options),
       {
         token: (id, text) => send({ type: 'token', id, text }),
         result: (id, result) => send({ type: 'result', id, result }),

@@ -1,0 +1,210 @@
+import { resolve } from 'node:path';
+import { DEFAULT_LIMITS } from '@magma-som/schemas';
+import { z } from 'zod';
+import { findBundledModelDir } from './model-dir.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Everything the server is configured with; see the table in README.md. */
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly modelDir: string;
+  readonly executionProvider: 'cpu' | 'cuda' | 'webgpu';
+  readonly deviceId: number;
+  readonly dtype: 'auto' | 'fp32' | 'fp16';
+  /** 0 = onnxruntime's default. */
+  readonly intraOpThreads: number;
+  readonly interOpThreads: number;
+  readonly graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Image bytes on the JSON (base64) path. */
+  readonly maxImageBytes: number;
+  /** Whole multipart body on the binary upload path. */
+  readonly maxUploadBytes: number;
+  readonly maxImagePixels: number;
+  readonly maxMarks: number;
+  readonly maxPromptChars: number;
+  /** Requests asking for more new tokens get this many. */
+  readonly maxTokens: number;
+  /** Requests admitted beyond those running; more are refused with OVERLOADED. */
+  readonly queueSize: number;
+  /** Requests handed to the engine at once. */
+  readonly maxConcurrency: number;
+  readonly requestTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly corsOrigins: readonly string[];
+  /** Empty = no authentication. */
+  readonly apiKeys: readonly string[];
+  /** Requests per window per API key or address; 0 = no rate limit. */
+  readonly rateLimitMax: number;
+  readonly rateLimitWindowMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const list = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+
+interface Setting {
+  readonly env: string;
+  readonly schema: z.ZodType<unknown, string>;
+  readonly fallback: () => unknown;
+}
+
+const setting = <T>(env: string, schema: z.ZodType<T, string>, fallback: () => T): Setting => ({
+  env,
+  schema,
+  fallback,
+});
+
+const MIB = 1024 * 1024;
+
+/** One entry per field of ServerConfig: its variable, how to parse it, and its default. */
+const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
+  host: setting('MAGMA_HOST', z.string().min(1), () => '127.0.0.1'),
+  port: setting('MAGMA_PORT', integer(0, 65535), () => 8080),
+  modelDir: setting(
+    'MAGMA_MODEL_DIR',
+    z
+      .string()
+      .min(1)
+      .transform((dir) => resolve(dir)),
+    () => findBundledModelDir(),
+  ),
+  executionProvider: setting(
+    'MAGMA_EXECUTION_PROVIDER',
+    z.enum(['cpu', 'cuda', 'webgpu']),
+    () => 'cpu',
+  ),
+  deviceId: setting('MAGMA_DEVICE_ID', integer(0, 1024), () => 0),
+  dtype: setting('MAGMA_DTYPE', z.enum(['auto', 'fp32', 'fp16']), () => 'auto'),
+  intraOpThreads: setting('MAGMA_INTRA_OP_THREADS', integer(0, 1024), () => 0),
+  interOpThreads: setting('MAGMA_INTER_OP_THREADS', integer(0, 1024), () => 0),
+  graphOptimization: setting(
+    'MAGMA_GRAPH_OPTIMIZATION',
+    z.enum(['disabled', 'basic', 'extended', 'all']),
+    () => 'all',
+  ),
+  maxImageBytes: setting('MAGMA_MAX_IMAGE_BYTES', integer(1), () => DEFAULT_LIMITS.maxImageBytes),
+  maxUploadBytes: setting('MAGMA_MAX_UPLOAD_BYTES', integer(1), () => 50 * MIB),
+  maxImagePixels: setting(
+    'MAGMA_MAX_IMAGE_PIXELS',
+    integer(1),
+    () => DEFAULT_LIMITS.maxImagePixels,
+  ),
+  maxMarks: setting(
+    'MAGMA_MAX_MARKS',
+    integer(1, DEFAULT_LIMITS.maxMarks),
+    () => DEFAULT_LIMITS.maxMarks,
+  ),
+  maxPromptChars: setting(
+    'MAGMA_MAX_PROMPT_CHARS',
+    integer(1, DEFAULT_LIMITS.maxPromptChars),
+    () => DEFAULT_LIMITS.maxPromptChars,
+  ),
+  maxTokens: setting('MAGMA_MAX_TOKENS', integer(1, DEFAULT_LIMITS.maxTokens), () => 1024),
+  queueSize: setting('MAGMA_QUEUE_SIZE', integer(0, 100_000), () => 32),
+  maxConcurrency: setting('MAGMA_MAX_CONCURRENCY', integer(1, 1024), () => 4),
+  requestTimeoutMs: setting('MAGMA_REQUEST_TIMEOUT_MS', integer(1), () => 120_000),
+  shutdownGraceMs: setting('MAGMA_SHUTDOWN_GRACE_MS', integer(0), () => 30_000),
+  corsOrigins: setting('MAGMA_CORS_ORIGINS', list, () => []),
+  apiKeys: setting('MAGMA_API_KEYS', list, () => []),
+  rateLimitMax: setting('MAGMA_RATE_LIMIT_MAX', integer(0), () => 600),
+  rateLimitWindowMs: setting('MAGMA_RATE_LIMIT_WINDOW_MS', integer(1), () => 60_000),
+  logLevel: setting(
+    'MAGMA_LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    () => 'info',
+  ),
+};
+
+/** `MAGMA_MODEL_DIR` -> `--model-dir`. */
+export function flagFor(env: string): string {
+  return `--${env
+    .replace(/^MAGMA_/, '')
+    .toLowerCase()
+    .replaceAll('_', '-')}`;
+}
+
+/** Reads `--name value` and `--name=value` flags into variable names; unknown flags are errors. */
+function parseFlags(argv: readonly string[]): Record<string, string> {
+  const byFlag = new Map(Object.values(SETTINGS).map((s) => [flagFor(s.env), s.env]));
+  const values: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const env = byFlag.get(flag);
+    if (env === undefined) throw new ConfigError(`unknown option ${flag}; see --help`);
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new ConfigError(`option ${flag} needs a value`);
+    values[env] = value;
+  }
+  return values;
+}
+
+/**
+ * Builds the configuration from environment variables, overridden by command-line flags.
+ * Throws ConfigError naming the variable (and flag) of the first bad value.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  argv: readonly string[] = [],
+): ServerConfig {
+  const flags = parseFlags(argv);
+  const config: Record<string, unknown> = {};
+  for (const [key, { env: name, schema, fallback }] of Object.entries(SETTINGS)) {
+    const raw = flags[name] ?? env[name];
+    const source = name in flags ? `${flagFor(name)} (${name})` : name;
+    if (raw === undefined || raw.trim() === '') {
+      config[key] = fallback();
+      continue;
+    }
+    const parsed = schema.safeParse(raw.trim());
+    if (!parsed.success) {
+      const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
+      throw new ConfigError(`${source}=${JSON.stringify(raw)} is invalid: ${reason}`);
+    }
+    config[key] = parsed.data;
+  }
+  if (config.modelDir === undefined) {
+    throw new ConfigError(
+      'MAGMA_MODEL_DIR is not set and no bundled models/magma-tiny-som was found above the server; set MAGMA_MODEL_DIR to a model bundle folder',
+    );
+  }
+  return config as unknown as ServerConfig;
+}
+
+/** Help text for the command line, generated from the settings table. */
+export function usage(): string {
+  const lines = Object.values(SETTINGS).map(
+    (s) =>
+      `  ${flagFor(s.env).padEnd(26)} ${s.env.padEnd(28)} default: ${formatDefault(s.fallback())}`,
+  );
+  return [
+    'Usage: magma-som-server [options]',
+    'Every option can also be given as the environment variable beside it; flags win.',
+    '',
+    ...lines,
+  ].join('\n');
+}
+
+function formatDefault(value: unknown): string {
+  if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.join(',');
+  return value === undefined ? '(none)' : String(value);
+}

@@ -1,0 +1,229 @@
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import { MAX_IMAGE_STRING_CHARS, base64Length } from '@magma-som/schemas';
+import type { ServerInfo } from '@magma-som/schemas';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ServerConfig } from './config/config.js';
+import { Engine } from './engine/index.js';
+import { AccessControl } from './http/access.js';
+import { TRPC_PREFIX, installErrorReplies } from './http/error-replies.js';
+import { registerPlainRoutes } from './http/plain-routes.js';
+import { currentRequest, requestIdFrom } from './http/request-id.js';
+import { ServerState } from './lifecycle/server-state.js';
+import { shutDownGracefully } from './lifecycle/shutdown.js';
+import { ServerMetrics } from './metrics/metrics.js';
+import { AskPipeline } from './pipeline/ask-pipeline.js';
+import type { ServingEngine } from './pipeline/serving-engine.js';
+import { WorkQueue } from './queue/work-queue.js';
+import type { ServerServices } from './trpc/context.js';
+import { mountTrpc } from './trpc/mount.js';
+import { appRouter } from './trpc/router.js';
+import { serverVersion } from './version.js';
+
+export interface CreateServerOptions {
+  /**
+   * An engine to serve instead of starting one from config.modelDir (tests share one this
+   * way). The server warms it up but does not close it: whoever made it owns it. A promise is
+   * accepted, so the server can answer /ready (503) while it is still being made.
+   */
+  readonly engine?: ServingEngine | Promise<ServingEngine>;
+}
+
+export interface MagmaServer {
+  readonly app: FastifyInstance;
+  readonly config: ServerConfig;
+  /** Resolves once the model is loaded and warmed up (/ready 200); rejects if that fails. */
+  readonly whenReady: Promise<void>;
+  /** The engine being served, once loaded. */
+  readonly engine: ServingEngine | undefined;
+  /** Starts listening; resolves to the base URL. */
+  listen(): Promise<string>;
+  /**
+   * Graceful shutdown: /ready turns 503 and new asks are refused, queued and running asks get
+   * shutdownGraceMs to finish (then fail with MODEL_NOT_READY), then the listener and the
+   * engine close. Idempotent.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** Slack above the image for the rest of a JSON ask (prompt, marks, options). */
+const JSON_BODY_SLACK = 1024 * 1024;
+/** Slack above maxUploadBytes for the multipart envelope and the `request` field. */
+const UPLOAD_BODY_SLACK = 1024 * 1024;
+
+/** JSON body limit: base64 of the largest image (4/3 of its bytes) plus room for the other fields. */
+export function jsonBodyLimit(config: ServerConfig): number {
+  const imageChars = Math.min(base64Length(config.maxImageBytes) + 64, MAX_IMAGE_STRING_CHARS);
+  return imageChars + JSON_BODY_SLACK;
+}
+
+/** Builds the server (routes, hooks, tRPC) and starts loading the model in the background. */
+export async function createServer(
+  config: ServerConfig,
+  options: CreateServerOptions = {},
+): Promise<MagmaServer> {
+  const version = serverVersion();
+  const startedAt = Date.now();
+  const state = new ServerState();
+  const queue = new WorkQueue({
+    maxConcurrency: config.maxConcurrency,
+    queueSize: config.queueSize,
+  });
+  const metrics = new ServerMetrics(queue, () => state.isReady);
+  const pipeline = new AskPipeline({ config, queue, state, metrics });
+
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: jsonBodyLimit(config),
+    genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    routerOptions: { maxParamLength: 5000 },
+    // Requests arriving while we drain still get a typed answer (MODEL_NOT_READY), not Fastify's.
+    return503OnClosing: false,
+  });
+
+  installErrorReplies(app);
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (state.isShuttingDown) void reply.header('connection', 'close');
+  });
+  app.addHook('preHandler', (request, _reply, done) => {
+    currentRequest.run(request.id, done);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { route: routeLabel(request), status: String(reply.statusCode) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+  await app.register(cors, {
+    origin: config.corsOrigins.length === 0 ? false : [...config.corsOrigins],
+    exposedHeaders: ['x-request-id', 'retry-after'],
+  });
+  await app.register(rateLimit, { global: false });
+
+  const services: ServerServices = {
+    ask: (call) => pipeline.ask(call),
+    info: () => serverInfo(config, state, queue, version),
+    recordCall(procedure, outcome, durationMs) {
+      metrics.procedureCalls.inc({ procedure, status: outcome });
+      metrics.procedureDuration.observe({ procedure, status: outcome }, durationMs / 1000);
+    },
+  };
+  await mountTrpc(app, {
+    services,
+    access: new AccessControl(app, config),
+    maxBodySize: config.maxUploadBytes + UPLOAD_BODY_SLACK,
+  });
+  registerPlainRoutes(app, { version, startedAt, state, metrics });
+
+  const ownsEngine = options.engine === undefined;
+  const engineReady = Promise.resolve(
+    options.engine ?? startEngine(config, () => metrics.engineRestarts.inc()),
+  );
+  const whenReady = (async () => {
+    const engine = await engineReady;
+    state.engineLoaded(engine);
+    app.log.info({ model: engine.info.name, revision: engine.info.revision }, 'model loaded');
+    const warmupStarted = performance.now();
+    await engine.warmup();
+    state.warmedUp();
+    app.log.info({ warmupMs: Math.round(performance.now() - warmupStarted) }, 'model warmed up');
+  })();
+  whenReady.catch((error: unknown) => {
+    state.failed();
+    app.log.error({ err: error }, 'the model failed to load or warm up');
+  });
+
+  let shutdownPromise: Promise<void> | undefined;
+  return {
+    app,
+    config,
+    whenReady,
+    get engine() {
+      return state.engine;
+    },
+    listen: () => app.listen({ host: config.host, port: config.port }),
+    shutdown() {
+      shutdownPromise ??= shutDownGracefully({
+        app,
+        state,
+        queue,
+        graceMs: config.shutdownGraceMs,
+        async closeEngine() {
+          if (!ownsEngine) return;
+          const engine = await engineReady.catch(() => undefined);
+          await engine?.close();
+        },
+      });
+      return shutdownPromise;
+    },
+  };
+}
+
+/**
+ * Creates the server and starts listening at once, so /health answers and /ready says 503
+ * while the model loads; `whenReady` tells when it is serving.
+ */
+export async function startServer(
+  config: ServerConfig,
+  options: CreateServerOptions = {},
+): Promise<MagmaServer & { readonly url: string }> {
+  const server = await createServer(config, options);
+  const url = await server.listen();
+  return Object.assign(server, { url });
+}
+
+function startEngine(config: ServerConfig, onRestart: () => void): Promise<Engine> {
+  return Engine.start({
+    modelDir: config.modelDir,
+    executionProvider: config.executionProvider,
+    deviceId: config.deviceId,
+    dtype: config.dtype,
+    graphOptimizationLevel: config.graphOptimization,
+    maxBatchSize: config.maxConcurrency,
+    ...(config.intraOpThreads > 0 ? { intraOpNumThreads: config.intraOpThreads } : {}),
+    ...(config.interOpThreads > 0 ? { interOpNumThreads: config.interOpThreads } : {}),
+    onRestart,
+  });
+}
+
+function serverInfo(
+  config: ServerConfig,
+  state: ServerState,
+  queue: WorkQueue,
+  version: string,
+): ServerInfo {
+  const engine = state.engine;
+  if (engine === undefined) throw state.notReadyError();
+  const { name, revision, executionProvider, dtype, cropSize, maxCrops } = engine.info;
+  return {
+    version,
+    model: { id: name, revision, executionProvider, dtype, cropSize, maxCrops },
+    ready: state.readiness(),
+    queue: { depth: queue.depth, inFlight: queue.inFlight, capacity: queue.capacity },
+    limits: {
+      maxImageBytes: config.maxImageBytes,
+      maxUploadBytes: config.maxUploadBytes,
+      maxImagePixels: config.maxImagePixels,
+      maxMarks: config.maxMarks,
+      maxPromptChars: config.maxPromptChars,
+      maxTokens: config.maxTokens,
+      requestTimeoutMs: config.requestTimeoutMs,
+    },
+  };
+}
+
+const PROCEDURES: ReadonlySet<string> = new Set(Object.keys(appRouter._def.procedures));
+
+/** The metrics label of a request: the tRPC procedure, the plain route, or "unmatched". */
+function routeLabel(request: FastifyRequest): string {
+  const url = request.routeOptions.url;
+  if (url === undefined) return 'unmatched';
+  if (url.startsWith(TRPC_PREFIX)) {
+    const path = (request.params as { path?: string }).path ?? '';
+    return PROCEDURES.has(path) ? `trpc.${path}` : 'trpc.other';
+  }
+  return url;
+}

@@ -1,0 +1,47 @@
+import type { AskFields, AskResponse, ServerInfo } from '@magma-som/schemas';
+
+/** The image of an ask: a base64 string (JSON path) or raw file bytes (upload path). */
+export type AskImageSource =
+  | { readonly kind: 'base64'; readonly value: string }
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
+
+/** One ask as the pipeline takes it, whichever procedure it came through. */
+export interface AskCall {
+  readonly fields: AskFields;
+  readonly image: AskImageSource;
+  readonly requestId: string;
+  /** Aborts when the client disconnects. */
+  readonly signal: AbortSignal;
+  /** Receives generated text as it appears (askStream). */
+  readonly onToken?: (text: string) => void;
+}
+
+/** Structured log lines, pino style; every line carries the request id. */
+export interface RequestLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+/** What procedures call; implemented by the server, typed with schema types only. */
+export interface ServerServices {
+  ask(call: AskCall): Promise<AskResponse>;
+  info(): ServerInfo;
+  /** Counts a finished procedure call for /metrics. */
+  recordCall(procedure: string, outcome: string, durationMs: number): void;
+}
+
+/**
+ * The tRPC context: plain data, no Fastify, sharp or onnxruntime types, so the router type can
+ * be published with the SDK without pulling the server's dependencies along.
+ */
+export interface RequestContext {
+  readonly requestId: string;
+  /** Aborts when the client disconnects before the response is sent. */
+  readonly signal: AbortSignal;
+  /** Who the rate limit and logs attribute the request to: an API key id or the address. */
+  readonly clientKey: string;
+  readonly ip: string;
+  readonly log: RequestLog;
+  readonly services: ServerServices;
+}

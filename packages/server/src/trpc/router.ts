@@ -1,0 +1,120 @@
+import {
+  AskFieldsSchema,
+  AskRequestSchema,
+  AskResponseSchema,
+  ServerInfoSchema,
+} from '@magma-som/schemas';
+import type { AskFields, AskRequest, AskResponse, AskStreamEvent } from '@magma-som/schemas';
+import { z } from 'zod';
+import { ApiError, issuesFrom } from '../errors/api-error.js';
+import type { AskCall, RequestContext } from './context.js';
+import { apiErrorOf, toTRPCError } from './errors.js';
+import { t } from './init.js';
+import { streamTokens } from './token-stream.js';
+
+/** Counts each call by procedure and outcome for /metrics. */
+const timed = t.middleware(async ({ ctx, path, next }) => {
+  const started = performance.now();
+  const result = await next();
+  const outcome = result.ok ? 'ok' : apiErrorOf(result.error).code;
+  ctx.services.recordCall(path, outcome, performance.now() - started);
+  return result;
+});
+
+const procedure = t.procedure.use(timed);
+
+function jsonCall(input: AskRequest, ctx: RequestContext): AskCall {
+  const { image, ...fields } = input;
+  return {
+    fields,
+    image: { kind: 'base64', value: image },
+    requestId: ctx.requestId,
+    signal: ctx.signal,
+  };
+}
+
+export const appRouter = t.router({
+  /** One Set-of-Mark question, image as base64 or a data URL. */
+  ask: procedure
+    .input(AskRequestSchema)
+    .output(AskResponseSchema)
+    .mutation(({ input, ctx }) => ctx.services.ask(jsonCall(input, ctx))),
+
+  /** The same question, answered as a stream: token events as text is generated, then done. */
+  askStream: t.procedure.input(AskRequestSchema).mutation(async function* ({
+    input,
+    ctx,
+  }): AsyncGenerator<AskStreamEvent, void, unknown> {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      const tokens = streamTokens((onToken) =>
+        ctx.services.ask({ ...jsonCall(input, ctx), onToken }),
+      );
+      let next = await tokens.next();
+      while (!next.done) {
+        yield { type: 'token', text: next.value };
+        next = await tokens.next();
+      }
+      yield { type: 'done', response: next.value };
+    } catch (error) {
+      const trpcError = toTRPCError(error);
+      outcome = apiErrorOf(trpcError).code;
+      throw trpcError;
+    } finally {
+      ctx.services.recordCall('askStream', outcome, performance.now() - started);
+    }
+  }),
+
+  /**
+   * The binary path: multipart form with the raw image file in `image` and the other fields
+   * as JSON in `request`. No base64, and its own byte limit (maxUploadBytes).
+   */
+  askUpload: procedure
+    .input(z.instanceof(FormData))
+    .output(AskResponseSchema)
+    .mutation(async ({ input, ctx }): Promise<AskResponse> => {
+      const { fields, bytes } = await readUpload(input);
+      return ctx.services.ask({
+        fields,
+        image: { kind: 'bytes', bytes },
+        requestId: ctx.requestId,
+        signal: ctx.signal,
+      });
+    }),
+
+  /** What the server runs and the limits in force. */
+  info: procedure.output(ServerInfoSchema).query(({ ctx }) => ctx.services.info()),
+});
+
+export type AppRouter = typeof appRouter;
+
+/** Splits an upload form into validated fields and the image bytes. */
+async function readUpload(form: FormData): Promise<{ fields: AskFields; bytes: Uint8Array }> {
+  const image = form.get('image');
+  const request = form.get('request');
+  if (!(image instanceof Blob)) {
+    throw invalidInput(['image'], 'form field "image" must be the image file');
+  }
+  let json: unknown;
+  try {
+    const text = request instanceof Blob ? await request.text() : request;
+    if (typeof text !== 'string') throw new Error('missing');
+    json = JSON.parse(text);
+  } catch {
+    throw invalidInput(['request'], 'form field "request" must be the ask fields as JSON');
+  }
+  const parsed = AskFieldsSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = issuesFrom(parsed.error.issues).map((issue) => ({
+      ...issue,
+      path: ['request', ...issue.path],
+    }));
+    throw new ApiError('INVALID_INPUT', 'the request does not match the schema', { issues });
+  }
+  return { fields: parsed.data, bytes: new Uint8Array(await image.arrayBuffer()) };
+}
+
+function invalidInput(path: string[], message: string): ApiError {
+  return new ApiError('INVALID_INPUT', message, { issues: [{ path, message }] });
+}
