@@ -224,6 +224,11 @@ describe('parseImageString', () => {
     );
   });
 
+  it('accepts unpadded base64, as the schema does', () => {
+    const unpadded = Buffer.from(bytes.subarray(0, 7)).toString('base64').replace(/=+$/, '');
+    expect(Array.from(parseImageString(unpadded))).toEqual(Array.from(bytes.subarray(0, 7)));
+  });
+
   it('ignores whitespace and line breaks in the base64', () => {
     const wrapped = `${base64.slice(0, 4)}\n${base64.slice(4)}  `;
     expect(Array.from(parseImageString(wrapped))).toEqual(Array.from(bytes));
@@ -232,7 +237,7 @@ describe('parseImageString', () => {
   it('refuses malformed base64, other media types and empty data', () => {
     const cases = [
       'not base64!',
-      'abc', // length not a multiple of 4
+      'abcde', // 4n+1 characters can never be base64
       'ab=c',
       '',
       `data:text/plain;base64,${base64}`,
