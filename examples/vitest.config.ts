@@ -3,5 +3,12 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
-  test: { name: 'examples', include: ['**/*.test.ts'], exclude: ['node_modules/**'] },
+  test: {
+    name: 'examples',
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'output/**'],
+    // These tests start the real server and model; the machine's cores are shared.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
 });

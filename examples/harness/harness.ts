@@ -1,0 +1,136 @@
+import type { MagmaClient, ServerInfo } from '@magma-som/sdk';
+import { classicQuestions } from '../../tools/tiny-model/questions.js';
+import type { QuestionType } from '../../tools/tiny-model/questions.js';
+import { summarize } from './latency.js';
+import type { LatencySummary } from './latency.js';
+import { renderMarkedScene } from './scene.js';
+
+/** The model whose answers the harness can predict: the tiny model trained on these templates. */
+export const TINY_MODEL_ID = 'magma-tiny-som';
+/** The revision of the tiny bundle before training: random weights, so answers mean nothing. */
+export const UNTRAINED_REVISION = 'random-0';
+
+export interface HarnessOptions {
+  readonly client: MagmaClient;
+  /** Times each check is asked; latency percentiles are over these. Default 5. */
+  readonly runs?: number;
+  /** New-token cap per answer. Default 64: enough for a description of two shapes. */
+  readonly maxTokens?: number;
+  /** Called after every answer, e.g. to show progress. */
+  readonly onAnswer?: (event: {
+    type: QuestionType;
+    run: number;
+    answer: string;
+    ms: number;
+  }) => void;
+}
+
+export interface CheckResult {
+  /** describe | color | compare | spatial */
+  readonly type: QuestionType;
+  readonly question: string;
+  /** The answer in the tiny model's trained format, computed from the scene. */
+  readonly expected: string;
+  /** One answer per run, trimmed. */
+  readonly answers: readonly string[];
+  /** Runs whose answer equals `expected`. */
+  readonly matched: number;
+  /** Whether every run answered `expected`; undefined when answers are not asserted. */
+  readonly passed: boolean | undefined;
+  /** Client-side latency of one ask, request to full answer. */
+  readonly latencyMs: LatencySummary;
+}
+
+export interface HarnessReport {
+  readonly server: string;
+  readonly model: ServerInfo['model'];
+  readonly runs: number;
+  /** True when answers are checked against `expected`. */
+  readonly asserted: boolean;
+  /** Why answers are not checked, when they are not. */
+  readonly note?: string;
+  readonly checks: readonly CheckResult[];
+  /** False only when an asserted check failed. */
+  readonly passed: boolean;
+}
+
+/**
+ * Whether the expected answers apply to this model. They are the tiny model's trained
+ * formats; other models (a real Magma-8B) answer in their own words, which are reported only.
+ */
+export function assertionPolicy(model: { id: string; revision: string }): {
+  asserted: boolean;
+  note?: string;
+} {
+  if (model.id !== TINY_MODEL_ID) {
+    return {
+      asserted: false,
+      note: `answers are reported, not checked: the expected formats are ${TINY_MODEL_ID}'s`,
+    };
+  }
+  if (model.revision === UNTRAINED_REVISION) {
+    return {
+      asserted: false,
+      note: `answers are not checked: the bundle has untrained placeholder weights (revision ${UNTRAINED_REVISION})`,
+    };
+  }
+  return { asserted: true };
+}
+
+/**
+ * The four classic Set-of-Mark checks, asked through the SDK: describe both marked shapes,
+ * the colour of #1, compare #1 and #2, which is on the left. Questions and expected answers
+ * come from the tiny model's own templates (tools/tiny-model/questions.ts).
+ */
+export async function runHarness(options: HarnessOptions): Promise<HarnessReport> {
+  const { client, runs = 5, maxTokens = 64 } = options;
+  if (!Number.isInteger(runs) || runs < 1) {
+    throw new RangeError(`runs must be a whole number >= 1, got ${runs}`);
+  }
+  const info = await client.info();
+  const policy = assertionPolicy(info.model);
+  const scene = await renderMarkedScene();
+  const measured = classicQuestions(scene.description).map((check) => ({
+    check,
+    answers: [] as string[],
+    latencies: [] as number[],
+  }));
+
+  for (let run = 1; run <= runs; run++) {
+    for (const { check, answers, latencies } of measured) {
+      const started = performance.now();
+      const response = await client.ask({
+        image: scene.png,
+        marks: scene.marks,
+        prompt: check.question,
+        options: { maxTokens },
+      });
+      const ms = performance.now() - started;
+      const answer = response.answer.trim();
+      answers.push(answer);
+      latencies.push(ms);
+      options.onAnswer?.({ type: check.type, run, answer, ms });
+    }
+  }
+
+  const results = measured.map(({ check, answers, latencies }): CheckResult => {
+    const matched = answers.filter((answer) => answer === check.answer).length;
+    return {
+      type: check.type,
+      question: check.question,
+      expected: check.answer,
+      answers,
+      matched,
+      passed: policy.asserted ? matched === runs : undefined,
+      latencyMs: summarize(latencies),
+    };
+  });
+  return {
+    server: client.baseUrl,
+    model: info.model,
+    runs,
+    ...policy,
+    checks: results,
+    passed: results.every((check) => check.passed !== false),
+  };
+}
