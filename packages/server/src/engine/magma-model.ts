@@ -22,6 +22,11 @@ export interface KvCache {
   readonly pad: number;
 }
 
+/** Positions a cache holds for its sequence (padding excluded). */
+export function cacheLength(cache: KvCache): number {
+  return cache.tensors[0]!.dims[2]! - cache.pad;
+}
+
 export interface EncodedImage {
   readonly grid: CropGrid;
   /** Stitched visual tokens [tokens, H]. */

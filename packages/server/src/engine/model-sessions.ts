@@ -26,6 +26,7 @@ export type SessionSettings = Pick<
   | 'intraOpNumThreads'
   | 'interOpNumThreads'
   | 'graphOptimizationLevel'
+  | 'spinWait'
 >;
 
 export interface ModelSessions {
@@ -96,6 +97,13 @@ function sessionOptions(
     graphOptimizationLevel: settings.graphOptimizationLevel ?? 'all',
     logSeverityLevel: 3,
   };
+  if (!(settings.spinWait ?? false)) {
+    // Idle pool threads sleep instead of spinning: spinning burns the cores that the server's
+    // main thread (HTTP, image decoding) needs while the engine is busy.
+    options.extra = {
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+    };
+  }
   if (settings.intraOpNumThreads !== undefined)
     options.intraOpNumThreads = settings.intraOpNumThreads;
   if (settings.interOpNumThreads !== undefined)

@@ -15,6 +15,12 @@ export interface EngineOptions {
   readonly intraOpNumThreads?: number;
   readonly interOpNumThreads?: number;
   readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Let onnxruntime's idle pool threads spin waiting for work (session option allow_spinning).
+   * Default false: on a shared CPU, spinning takes the cores the server's main thread needs
+   * (measured here: about 2x the throughput without it; see BENCHMARKS.md).
+   */
+  readonly spinWait?: boolean;
   /** Which graph files to load: 'fp32' (X.onnx), 'fp16' (X_fp16.onnx), 'auto' (fp16 if present on GPU, else fp32). */
   readonly dtype?: 'fp32' | 'fp16' | 'auto';
   /** Most sequences decoded together in one batched step (continuous batching). Default 4; 1 = no batching. */

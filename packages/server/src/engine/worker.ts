@@ -30,16 +30,11 @@ async function start(options: WorkerOptions): Promise<void> {
     const prompt = new PromptTokenizer(bundle.tokenizer, bundle.config.imageTokenId);
     sessions = await openModel(bundle, options);
     const model = new MagmaModel(sessions, bundle.config);
-    scheduler = new Scheduler(
-      model,
-      prompt,
-      schedulerSettings(options),
-      {
-        token: (id, text) => send({ type: 'token', id, text }),
-        result: (id, result) => send({ type: 'result', id, result }),
-        error: (id, error) => send({ type: 'error', id, error: serializeError(error) }),
-      },
-    );
+    scheduler = new Scheduler(model, prompt, schedulerSettings(options), {
+      token: (id, text) => send({ type: 'token', id, text }),
+      result: (id, result) => send({ type: 'result', id, result }),
+      error: (id, error) => send({ type: 'error', id, error: serializeError(error) }),
+    });
     const { config } = bundle;
     send({
       type: 'ready',

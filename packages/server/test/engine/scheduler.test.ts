@@ -5,13 +5,15 @@ import { MagmaModel } from '../../src/engine/magma-model.js';
 import { openModel } from '../../src/engine/model-sessions.js';
 import type { ModelSessions } from '../../src/engine/model-sessions.js';
 import { PromptTokenizer } from '../../src/engine/prompt.js';
-import { Scheduler } from '../../src/engine/scheduler.js';
+import { DEFAULT_SCHEDULER_SETTINGS, Scheduler } from '../../src/engine/scheduler.js';
 import type { SequenceRequest } from '../../src/engine/sequence.js';
 import { TINY_BUNDLE, hasTinyBundle, noiseImage } from './helpers/tiny-bundle.js';
 
 // The scheduler in-process (no worker), to look at its state between steps. The model's end
 // ids are cleared and its special tokens suppressed, so that whatever the weights, every
 // sequence runs to maxTokens and produces text.
+const settings = { ...DEFAULT_SCHEDULER_SETTINGS, maxBatchSize: 4 };
+
 describe.skipIf(!hasTinyBundle)('Scheduler', () => {
   let sessions: ModelSessions;
   let model: MagmaModel;
@@ -52,7 +54,7 @@ describe.skipIf(!hasTinyBundle)('Scheduler', () => {
     const results = new Map<number, GenerateResult>();
     let cachedAfterCancel = -1;
     let tokensOfFirst = 0;
-    const scheduler: Scheduler = new Scheduler(model, prompt, 4, {
+    const scheduler: Scheduler = new Scheduler(model, prompt, settings, {
       token(id) {
         if (id !== 1 || ++tokensOfFirst !== 3) return;
         const before = scheduler.cachedPositions;
@@ -69,7 +71,9 @@ describe.skipIf(!hasTinyBundle)('Scheduler', () => {
     await scheduler.idle();
     const first = results.get(1)!;
     expect(first.finishReason).toBe('cancelled');
-    expect(first.usage.completionTokens).toBe(3);
+    // token events carry text, and a token may add none yet (held back until it decodes cleanly)
+    expect(first.usage.completionTokens).toBeGreaterThanOrEqual(3);
+    expect(first.usage.completionTokens).toBeLessThan(100);
     expect(results.get(2)!.finishReason).toBe('length');
     // the cancelled sequence's whole cache was released by the cancel call itself
     expect(cachedAfterCancel).toBe(first.usage.promptTokens + first.usage.completionTokens - 1);
@@ -80,7 +84,7 @@ describe.skipIf(!hasTinyBundle)('Scheduler', () => {
 
   async function generate(req: SequenceRequest): Promise<GenerateResult> {
     let result: GenerateResult | undefined;
-    const scheduler = new Scheduler(model, prompt, 4, {
+    const scheduler = new Scheduler(model, prompt, settings, {
       token() {},
       result: (_id, r) => (result = r),
       error: (_id, error) => {
@@ -105,7 +109,7 @@ describe.skipIf(!hasTinyBundle)('Scheduler', () => {
 
   it('reports a request that cannot fit as INVALID_INPUT without running the model', async () => {
     const errors: unknown[] = [];
-    const scheduler = new Scheduler(model, prompt, 4, {
+    const scheduler = new Scheduler(model, prompt, settings, {
       token() {},
       result() {},
       error: (_id, error) => errors.push(error),
