@@ -30,6 +30,12 @@ export interface ServerConfig {
   readonly queueSize: number;
   /** Requests handed to the engine at once. */
   readonly maxConcurrency: number;
+  /** Sequences decoded together in one batched step; 0 = maxConcurrency. */
+  readonly maxBatchSize: number;
+  /** How new requests' prefills are scheduled against running decodes. */
+  readonly prefillPolicy: 'interleave' | 'prefill-first';
+  /** Prompt positions prefilled between two decode steps (at least one request always is). */
+  readonly maxPrefillTokens: number;
   readonly requestTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly corsOrigins: readonly string[];
@@ -120,6 +126,13 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
   maxTokens: setting('MAGMA_MAX_TOKENS', integer(1, DEFAULT_LIMITS.maxTokens), () => 1024),
   queueSize: setting('MAGMA_QUEUE_SIZE', integer(0, 100_000), () => 32),
   maxConcurrency: setting('MAGMA_MAX_CONCURRENCY', integer(1, 1024), () => 4),
+  maxBatchSize: setting('MAGMA_MAX_BATCH_SIZE', integer(0, 1024), () => 0),
+  prefillPolicy: setting(
+    'MAGMA_PREFILL_POLICY',
+    z.enum(['interleave', 'prefill-first']),
+    () => 'interleave',
+  ),
+  maxPrefillTokens: setting('MAGMA_MAX_PREFILL_TOKENS', integer(1), () => 2048),
   requestTimeoutMs: setting('MAGMA_REQUEST_TIMEOUT_MS', integer(1), () => 120_000),
   shutdownGraceMs: setting('MAGMA_SHUTDOWN_GRACE_MS', integer(0), () => 30_000),
   corsOrigins: setting('MAGMA_CORS_ORIGINS', list, () => []),
