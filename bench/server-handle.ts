@@ -44,7 +44,7 @@ export class ServerHandle {
     const child = fork(ENTRY, [], {
       // BENCH_SERVER_NODE_ARGS adds node flags to the server, e.g. "--cpu-prof --cpu-prof-dir=prof"
       execArgv: [
-        '--conditions=source',
+        '--conditions=@magma-som/source',
         '--import',
         'tsx',
         '--expose-gc',

@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: { conditions: ['source'] },
-  ssr: { resolve: { conditions: ['source'] } },
+  resolve: { conditions: ['@magma-som/source'] },
+  ssr: { resolve: { conditions: ['@magma-som/source'] } },
   test: {
     name: 'examples',
     include: ['**/*.test.ts'],

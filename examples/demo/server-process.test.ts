@@ -4,7 +4,7 @@ import { ServerProcess, freePort } from './server-process.js';
 
 // The server CLI from its TypeScript sources, so this test needs no build.
 const SERVER_FROM_SOURCE = [
-  '--conditions=source',
+  '--conditions=@magma-som/source',
   '--import',
   import.meta.resolve('tsx'),
   fileURLToPath(new URL('../../packages/server/src/cli.ts', import.meta.url)),

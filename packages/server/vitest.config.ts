@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: { conditions: ['source'] },
-  ssr: { resolve: { conditions: ['source'] } },
+  resolve: { conditions: ['@magma-som/source'] },
+  ssr: { resolve: { conditions: ['@magma-som/source'] } },
   test: { name: 'server', include: ['test/**/*.test.ts', 'src/**/*.test.ts'] },
 });

@@ -69,7 +69,7 @@ ls dist
 
 step "start a server from the workspace"
 cd "$root"
-node --conditions=source --import tsx "$sdk/test/pack/serve.ts" "$work/scene.png" >"$work/server.out" 2>"$work/server.err" &
+node --conditions=@magma-som/source --import tsx "$sdk/test/pack/serve.ts" "$work/scene.png" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 1 120); do
   if grep -q '^http' "$work/server.out" 2>/dev/null; then break; fi
