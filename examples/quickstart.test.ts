@@ -21,7 +21,12 @@ afterAll(async () => {
 });
 
 it('runs as a user runs it: prints the answer and saves the marked image', async () => {
-  const args = ['--conditions=@magma-som/source', '--import', import.meta.resolve('tsx'), QUICKSTART];
+  const args = [
+    '--conditions=@magma-som/source',
+    '--import',
+    import.meta.resolve('tsx'),
+    QUICKSTART,
+  ];
   const env = { ...process.env, MAGMA_URL: running.url };
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, args, { env }, (error, out, err) =>

@@ -8,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const child = spawn(
   process.execPath,
-  ['--conditions=@magma-som/source', '--import', import.meta.resolve('tsx'), main, ...process.argv.slice(2)],
+  [
+    '--conditions=@magma-som/source',
+    '--import',
+    import.meta.resolve('tsx'),
+    main,
+    ...process.argv.slice(2),
+  ],
   { stdio: 'inherit' },
 );
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

@@ -27,7 +27,13 @@ const RUN_TS = fileURLToPath(new URL('./run.ts', import.meta.url));
 
 /** Runs harness/run.ts as a user would (tsx, workspace packages from source). */
 function runCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const node = ['--conditions=@magma-som/source', '--import', import.meta.resolve('tsx'), RUN_TS, ...args];
+  const node = [
+    '--conditions=@magma-som/source',
+    '--import',
+    import.meta.resolve('tsx'),
+    RUN_TS,
+    ...args,
+  ];
   return new Promise((resolve) => {
     execFile(process.execPath, node, (error, stdout, stderr) => {
       resolve({
