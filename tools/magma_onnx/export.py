@@ -209,6 +209,26 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 NUM_CROPS = 4
 
 
+def llama_text_config(t: Any, hidden_act: str, tie_word_embeddings: bool) -> dict:
+    """config.json's text_config for a Llama decoder; `t` has Llama config attribute names."""
+    return {
+        "model_type": "llama",
+        "hidden_size": t.hidden_size,
+        "num_hidden_layers": t.num_hidden_layers,
+        "num_attention_heads": t.num_attention_heads,
+        "num_key_value_heads": t.num_key_value_heads,
+        "head_dim": t.head_dim,
+        "intermediate_size": t.intermediate_size,
+        "vocab_size": t.vocab_size,
+        "rms_norm_eps": t.rms_norm_eps,
+        "rope_theta": t.rope_theta,
+        "rope_scaling": None,
+        "max_position_embeddings": t.max_position_embeddings,
+        "hidden_act": hidden_act,
+        "tie_word_embeddings": tie_word_embeddings,
+    }
+
+
 def tiny_source(model: MagmaTiny) -> ExportSource:
     return ExportSource(
         trunk=model.vision_tower.trunk,
@@ -236,22 +256,7 @@ def tiny_configs(cfg: MagmaTinyConfig, tok: dict, name: str, revision: str) -> D
         "bos_token_id": bos,
         "eos_token_id": [eot, eos],
         "pad_token_id": pad,
-        "text_config": {
-            "model_type": "llama",
-            "hidden_size": t.hidden_size,
-            "num_hidden_layers": t.num_hidden_layers,
-            "num_attention_heads": t.num_attention_heads,
-            "num_key_value_heads": t.num_key_value_heads,
-            "head_dim": t.head_dim,
-            "intermediate_size": t.intermediate_size,
-            "vocab_size": t.vocab_size,
-            "rms_norm_eps": t.rms_norm_eps,
-            "rope_theta": t.rope_theta,
-            "rope_scaling": None,
-            "max_position_embeddings": t.max_position_embeddings,
-            "hidden_act": t.hidden_act,
-            "tie_word_embeddings": t.tie_word_embeddings,
-        },
+        "text_config": llama_text_config(t, t.hidden_act, t.tie_word_embeddings),
         "vision_config": {
             "vision_backbone": "convnext-tiny-som",
             "img_size": v.img_size,

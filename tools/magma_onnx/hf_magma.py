@@ -27,7 +27,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from magma_onnx.export import ExportSource, export_graphs, token_id, write_json  # noqa: E402
+from magma_onnx.export import ExportSource, export_graphs, llama_text_config, token_id, write_json  # noqa: E402
 from magma_onnx.model import TextConfig  # noqa: E402
 
 REPO = "microsoft/Magma-8B"
@@ -109,22 +109,7 @@ def bundle_configs(model, src: ExportSource, snapshot: Path, revision: str, dtyp
         "torch_dtype": dtype_name,
         "image_token_index": token_id(tok, "<image>"),
         "mm_use_image_start_end": bool(getattr(model.config, "mm_use_image_start_end", True)),
-        "text_config": {
-            "model_type": "llama",
-            "hidden_size": t.hidden_size,
-            "num_hidden_layers": t.num_hidden_layers,
-            "num_attention_heads": t.num_attention_heads,
-            "num_key_value_heads": t.num_key_value_heads,
-            "head_dim": t.head_dim,
-            "intermediate_size": t.intermediate_size,
-            "vocab_size": t.vocab_size,
-            "rms_norm_eps": t.rms_norm_eps,
-            "rope_theta": t.rope_theta,
-            "rope_scaling": None,
-            "max_position_embeddings": t.max_position_embeddings,
-            "hidden_act": "silu",
-            "tie_word_embeddings": False,
-        },
+        "text_config": llama_text_config(t, "silu", False),
         "vision_config": {
             "vision_backbone": vision.get("vision_backbone", "convnextxxlarge"),
             "img_size": src.img_size,
