@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle } from '../../src/engine/bundle.js';
 import { Engine } from '../../src/engine/index.js';
 import type { GenerateRequest, GenerateResult } from '../../src/engine/index.js';
-import { MagmaModel } from '../../src/engine/magma-model.js';
-import type { KvCache, StepInput } from '../../src/engine/magma-model.js';
-import { openModel } from '../../src/engine/model-sessions.js';
+import type { KvCache, MagmaModel, StepInput } from '../../src/engine/magma-model.js';
 import type { ModelSessions } from '../../src/engine/model-sessions.js';
 import { PromptTokenizer } from '../../src/engine/prompt.js';
 import { DEFAULT_SCHEDULER_SETTINGS, Scheduler } from '../../src/engine/scheduler.js';
 import type { SchedulerSettings } from '../../src/engine/scheduler.js';
 import type { SequenceRequest } from '../../src/engine/sequence.js';
 import { markedScene } from './helpers/marked-scene.js';
+import { openTinyModelWithoutStops } from './helpers/open-tiny-model.js';
 import { TINY_BUNDLE, hasTinyBundle } from './helpers/tiny-bundle.js';
 
 // Continuous batching must not change answers: every greedy answer is the same alone and inside
@@ -75,16 +73,9 @@ describe.skipIf(!hasTinyBundle)('continuous batching on magma-tiny-som', () => {
   let prefills = 0;
 
   beforeAll(async () => {
-    const bundle = loadBundle(TINY_BUNDLE);
-    const added = (bundle.tokenizer.tokenizerJson as { added_tokens: Array<{ id: number }> })
-      .added_tokens;
-    const firstSpecial = Math.min(...added.map((t) => t.id));
-    sessions = await openModel(bundle, {});
-    model = new MagmaModel(sessions, {
-      ...bundle.config,
-      eosTokenIds: [],
-      actionTokenRange: [firstSpecial, bundle.config.vocabSize - 1],
-    });
+    const opened = await openTinyModelWithoutStops();
+    const { bundle } = opened;
+    ({ sessions, model } = opened);
     // Calls through to the real decoder and records each run and each sequence's logits: a
     // cache's owner is known from the run that made it.
     const forwardBatch = model.forwardBatch.bind(model);

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle } from '../../src/engine/bundle.js';
 import type { GenerateResult } from '../../src/engine/index.js';
-import { MagmaModel } from '../../src/engine/magma-model.js';
-import { openModel } from '../../src/engine/model-sessions.js';
+import type { MagmaModel } from '../../src/engine/magma-model.js';
 import type { ModelSessions } from '../../src/engine/model-sessions.js';
 import { PromptTokenizer } from '../../src/engine/prompt.js';
 import { DEFAULT_SCHEDULER_SETTINGS, Scheduler } from '../../src/engine/scheduler.js';
 import type { SequenceRequest } from '../../src/engine/sequence.js';
-import { TINY_BUNDLE, hasTinyBundle, noiseImage } from './helpers/tiny-bundle.js';
+import { openTinyModelWithoutStops } from './helpers/open-tiny-model.js';
+import { hasTinyBundle, noiseImage } from './helpers/tiny-bundle.js';
 
 // The scheduler in-process (no worker), to look at its state between steps. The model's end
 // ids are cleared and its special tokens suppressed, so that whatever the weights, every
@@ -20,16 +19,9 @@ describe.skipIf(!hasTinyBundle)('Scheduler', () => {
   let prompt: PromptTokenizer;
 
   beforeAll(async () => {
-    const bundle = loadBundle(TINY_BUNDLE);
-    const added = (bundle.tokenizer.tokenizerJson as { added_tokens: Array<{ id: number }> })
-      .added_tokens;
-    const firstSpecial = Math.min(...added.map((t) => t.id));
-    sessions = await openModel(bundle, {});
-    model = new MagmaModel(sessions, {
-      ...bundle.config,
-      eosTokenIds: [],
-      actionTokenRange: [firstSpecial, bundle.config.vocabSize - 1],
-    });
+    const opened = await openTinyModelWithoutStops();
+    const { bundle } = opened;
+    ({ sessions, model } = opened);
     prompt = new PromptTokenizer(bundle.tokenizer, bundle.config.imageTokenId);
   });
   afterAll(async () => {
