@@ -271,10 +271,12 @@ def llama_forward(
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
     past: Optional[List[KV]] = None,
+    taps: Optional[List[torch.Tensor]] = None,
 ) -> Tuple[torch.Tensor, List[KV]]:
     """Llama decoder on embeddings with a KV cache. `lm` is any module with .layers and .norm shaped like HF Llama.
 
     Returns the final-normed hidden states [B,T,H] and the new caches [B, kv_heads, P+T, head_dim].
+    If `taps` is a list, each layer's output residual stream is appended to it (training-only probes).
     """
     b = inputs_embeds.shape[0]
     nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
@@ -307,6 +309,8 @@ def llama_forward(
         mlp = layer.mlp
         hsn = layer.post_attention_layernorm(x)
         x = x + mlp.down_proj(F.silu(mlp.gate_proj(hsn)) * mlp.up_proj(hsn))
+        if taps is not None:
+            taps.append(x)
     return lm.norm(x), presents
 
 
@@ -336,8 +340,8 @@ class MagmaTiny(nn.Module):
     def encode_crops(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return encode_crops(self.vision_tower.trunk, self.multi_modal_projector.proj, pixel_values)
 
-    def decode(self, inputs_embeds, attention_mask, position_ids, past=None):
+    def decode(self, inputs_embeds, attention_mask, position_ids, past=None, taps=None):
         hidden, presents = llama_forward(
-            self.language_model.model, self.cfg.text, inputs_embeds, attention_mask, position_ids, past
+            self.language_model.model, self.cfg.text, inputs_embeds, attention_mask, position_ids, past, taps
         )
         return hidden, presents

@@ -50,6 +50,7 @@ function writeSplit(
         cols,
         // Shapes with their marks: the trainer's auxiliary per-cell targets.
         objects: scene.description.objects,
+        marks: scene.drawn,
         qas,
       }),
     );

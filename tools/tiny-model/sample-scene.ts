@@ -5,6 +5,8 @@
  */
 import { selectCropGrid } from '../../packages/server/src/engine/image-processor.js';
 import { drawMarks } from '../../packages/server/src/images/draw-marks.js';
+import { layoutMarks } from '../../packages/server/src/images/mark-layout.js';
+import type { PixelRect } from '../../packages/server/src/images/mark-layout.js';
 import type { MarkBox, RgbImage } from '../../packages/server/src/images/types.js';
 import { markBoxFor, randomInt, randomScene, renderScene } from '../scenes/index.js';
 import type { Rng, SceneSpec } from '../scenes/index.js';
@@ -33,6 +35,12 @@ export interface MarkedScene {
   readonly image: RgbImage;
   readonly description: SceneDescription;
   readonly grid: GridName;
+  /** Where each mark's box and label were drawn (pixels), by label: the trainer's per-cell targets. */
+  readonly drawn: readonly {
+    readonly label: number;
+    readonly box: PixelRect;
+    readonly text: PixelRect;
+  }[];
 }
 
 /** A scene of 2-6 shapes; small images that cannot hold six get a smaller maximum (still deterministic). */
@@ -74,6 +82,11 @@ export function sampleMarkedScene(rng: Rng, grid: GridName): MarkedScene {
     ...markBoxFor(spec.shapes[shapeIndex]!, width, height),
   }));
   const image = drawMarks(renderScene(spec), marks);
+  const layout = layoutMarks(width, height, marks);
+  const drawn = marks.map((m, i) => {
+    const { x, y, width: w, height: h } = layout.labels[i]!;
+    return { label: m.label, box: layout.boxes[i]!, text: { x, y, width: w, height: h } };
+  });
   const description: SceneDescription = {
     width,
     height,
@@ -88,5 +101,5 @@ export function sampleMarkedScene(rng: Rng, grid: GridName): MarkedScene {
   const actual = gridName(width, height);
   if (actual !== grid)
     throw new Error(`a ${width}x${height} image gives grid ${actual}, not ${grid}`);
-  return { spec, marks, image, description, grid };
+  return { spec, marks, image, description, grid, drawn };
 }

@@ -62,6 +62,7 @@ class Scene:
     cols: int
     qas: List[QA]
     objects: List[dict] = field(default_factory=list)  # shapes: shape, color, cx, cy, mark (or None)
+    marks: List[dict] = field(default_factory=list)  # drawn marks: label, box and text pixel rects
 
 
 class SceneSet:

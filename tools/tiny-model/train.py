@@ -1,9 +1,14 @@
-"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed).
+"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 85 minutes by default).
 
-  OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 /usr/bin/python3 tools/tiny-model/train.py --aux --seed 3 \
-      --data tools/tiny-model/data --run tools/tiny-model/runs/fresh --minutes 42
+  OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 /usr/bin/python3 tools/tiny-model/train.py \
+      --data tools/tiny-model/data --run tools/tiny-model/runs/som --vision-minutes 20 --minutes 55 --seed 5
 
-Each step takes a batch of scenes with the same crop grid, runs the vision tower once per crop
+Stage 1 (--vision-minutes) trains the vision trunk and projector alone on dense per-cell targets
+(aux_targets.py): read each mark's digit, tie it to its box, see each shape's colour and kind.
+Stage 2 (--minutes) trains everything on the answers, keeping those targets and adding a position
+probe on a middle decoder layer. The auxiliary heads are not exported.
+
+Each stage-2 step takes a batch of scenes with the same crop grid, runs the vision tower once per crop
 and the decoder once over the shared prompt prefix (system prompt + image), then runs K question
 suffixes per scene on top of that prefix's KV cache. That is exactly the same computation as K
 separate prompts (causal attention: the prefix never sees the questions) at a fraction of the cost.
@@ -34,6 +39,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from magma_onnx.model import MagmaTiny, MagmaTinyConfig, VisionConfig  # noqa: E402
+from aux_targets import HEADS, cell_loss, cell_targets, new_cell_head, visual_positions  # noqa: E402
 from tiny_data import QA, SceneSet, image_to_crops  # noqa: E402
 
 
@@ -62,35 +68,34 @@ def prefix_embeds(model: MagmaTiny, prefix_ids: List[int], image_id: int, vis: t
     return torch.cat([before, vis, after], dim=1)
 
 
-COLORS = ["red", "green", "blue", "yellow", "purple"]
-SHAPES = ["circle", "square", "triangle"]
-MAX_MARK = 6
-AUX_CLASSES = (len(COLORS) + 1, len(SHAPES) + 1, MAX_MARK + 1)
+class AuxHeads(torch.nn.Module):
+    """Training-only heads (see aux_targets.py): per-cell classes on the vision features, and the
+    (x, y) of each visual token from decoder layer `pos_layer`'s residual stream."""
+
+    def __init__(self, hidden: int, pos_layer: int):
+        super().__init__()
+        self.cells = new_cell_head(hidden)
+        self.pos = torch.nn.Linear(hidden, 2)
+        self.pos_layer = pos_layer
 
 
-def cell_targets(data: SceneSet, scene_ids: Sequence[int], rows: int, cols: int, g: int) -> torch.Tensor:
-    """Per feature cell (crop order, row-major): colour, shape and mark of the shape centred there (0 = none)."""
-    t = torch.zeros(len(scene_ids), 3, rows * g, cols * g, dtype=torch.long)
-    for k, i in enumerate(scene_ids):
-        s = data.scenes[i]
-        for o in s.objects:
-            y = min(int(o["cy"] * rows * g / s.height), rows * g - 1)
-            x = min(int(o["cx"] * cols * g / s.width), cols * g - 1)
-            t[k, 0, y, x] = COLORS.index(o["color"]) + 1
-            t[k, 1, y, x] = SHAPES.index(o["shape"]) + 1
-            t[k, 2, y, x] = o["mark"] or 0
-    t = t.view(len(scene_ids), 3, rows, g, cols, g).permute(0, 2, 4, 3, 5, 1)
-    return t.reshape(len(scene_ids) * rows * cols, g * g, 3)
+def crops_of(data: SceneSet, scene_ids: Sequence[int]) -> Tuple[torch.Tensor, int, int]:
+    meta = data.meta
+    crops, grid = [], None
+    for i in scene_ids:
+        c, rows, cols = image_to_crops(data.image(i), meta["crop_size"], meta["max_crops"])
+        assert grid in (None, (rows, cols)), "a batch must share one crop grid"
+        grid = (rows, cols)
+        crops.append(c)
+    return torch.cat(crops), grid[0], grid[1]
 
 
-def aux_loss(aux: torch.nn.Module, feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Auxiliary training signal (not exported): read colour, shape and mark number from each cell."""
-    logits = aux(feats)
-    loss, start = feats.new_zeros(()), 0
-    for j, n in enumerate(AUX_CLASSES):
-        loss = loss + F.cross_entropy(logits[..., start : start + n].reshape(-1, n), targets[..., j].reshape(-1))
-        start += n
-    return loss
+def vision_batch(model: MagmaTiny, data: SceneSet, scene_ids: Sequence[int], aux: AuxHeads) -> Tuple[torch.Tensor, List[float]]:
+    """Stage 1: the vision trunk and projector alone, on the per-cell targets."""
+    crops, rows, cols = crops_of(data, scene_ids)
+    feats = model.encode_crops(crops)
+    g = int(round(math.sqrt(feats.shape[1])))
+    return cell_loss(aux.cells, feats, cell_targets([data.scenes[i] for i in scene_ids], rows, cols, g))
 
 
 def run_batch(
@@ -98,28 +103,26 @@ def run_batch(
     data: SceneSet,
     scene_ids: Sequence[int],
     qa_lists: Sequence[List[QA]],
-    aux: torch.nn.Module = None,
+    aux: AuxHeads = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Loss over answer tokens (plus the auxiliary cell loss if `aux`) and per-question exact match (teacher-forced)."""
+    """Loss over answer tokens (plus the auxiliary losses if `aux`) and per-question exact match (teacher-forced)."""
     meta = data.meta
-    s = meta["crop_size"]
-    crops, grid = [], None
-    for i in scene_ids:
-        c, rows, cols = image_to_crops(data.image(i), s, meta["max_crops"])
-        assert grid in (None, (rows, cols)), "a batch must share one crop grid"
-        grid = (rows, cols)
-        crops.append(c)
-    rows, cols = grid
+    crops, rows, cols = crops_of(data, scene_ids)
     b = len(scene_ids)
-    feats = model.encode_crops(torch.cat(crops))
+    feats = model.encode_crops(crops)
     vis = stitch_batch(model, feats, b, rows, cols)
+    pre = prefix_embeds(model, meta["prefix_ids"], meta["image_token_id"], vis)
+    lp = pre.shape[1]
+    taps: List[torch.Tensor] = []
+    _, presents = model.decode(pre, torch.ones(b, lp, dtype=torch.long), torch.arange(lp).expand(b, lp), taps=taps)
     extra = feats.new_zeros(())
     if aux is not None:
         g = int(round(math.sqrt(feats.shape[1])))
-        extra = aux_loss(aux, feats, cell_targets(data, scene_ids, rows, cols, g))
-    pre = prefix_embeds(model, meta["prefix_ids"], meta["image_token_id"], vis)
-    lp = pre.shape[1]
-    _, presents = model.decode(pre, torch.ones(b, lp, dtype=torch.long), torch.arange(lp).expand(b, lp))
+        extra, _ = cell_loss(aux.cells, feats, cell_targets([data.scenes[i] for i in scene_ids], rows, cols, g))
+        is_cell, xy = visual_positions(rows, cols, g)
+        first = meta["prefix_ids"].index(meta["image_token_id"])
+        hid = taps[aux.pos_layer][:, first : first + is_cell.numel()][:, is_cell]
+        extra = extra + 10.0 * F.mse_loss(aux.pos(hid), xy.expand(b, -1, -1))
 
     owner, inputs, targets = [], [], []
     for k, qas in enumerate(qa_lists):
@@ -175,59 +178,146 @@ def lr_at(progress: float, step: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def save(model: MagmaTiny, path: Path, extra: dict) -> None:
+def save(model: MagmaTiny, aux: AuxHeads, path: Path, extra: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"config": model.cfg.to_dict(), "model": model.state_dict(), **extra}, str(tmp))
+    state = {"config": model.cfg.to_dict(), "model": model.state_dict(), **extra}
+    if aux is not None:
+        state["aux"] = aux.state_dict()
+    torch.save(state, str(tmp))
     os.replace(tmp, path)
+
+
+def pick_questions(rng: random.Random, qas: List[QA], k: int, type_weights: Dict[str, float]) -> List[QA]:
+    """k of a scene's questions without replacement, each type drawn in proportion to its weight (default 1)."""
+    keyed = sorted(qas, key=lambda qa: rng.random() ** (1.0 / type_weights.get(qa.type, 1.0)), reverse=True)
+    return keyed[:k]
+
+
+def optimizer(modules: Sequence[torch.nn.Module], lr: float) -> torch.optim.Optimizer:
+    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    decays = lambda n, p: p.ndim >= 2 and "row_seperator" not in n  # noqa: E731
+    return torch.optim.AdamW(
+        [
+            {"params": [p for n, p in named if decays(n, p)], "weight_decay": 0.05},
+            {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0},
+        ],
+        lr=lr,
+        betas=(0.9, 0.95),
+    )
+
+
+class GridSampler:
+    """Batches of scenes that share a crop grid, grids drawn in proportion to their share of the data."""
+
+    def __init__(self, data: SceneSet, seed: int):
+        self.groups = data.by_grid()
+        self.keys = sorted(self.groups)
+        self.weights = [len(self.groups[k]) for k in self.keys]
+        self.orders = {k: [] for k in self.keys}
+        self.rng = random.Random(seed)
+
+    def batch(self, size: int) -> Tuple[tuple, List[int]]:
+        key = self.rng.choices(self.keys, self.weights)[0]
+        if len(self.orders[key]) < size:
+            fresh = self.groups[key][:]
+            self.rng.shuffle(fresh)
+            self.orders[key].extend(fresh)
+        return key, [self.orders[key].pop() for _ in range(size)]
+
+
+@torch.no_grad()
+def evaluate_cells(model: MagmaTiny, aux: AuxHeads, data: SceneSet, max_scenes: int, batch: int) -> List[float]:
+    model.eval()
+    sums, counts = None, 0
+    for _, ids in sorted(data.by_grid().items()):
+        ids = ids[: max(1, max_scenes * len(ids) // len(data))]
+        for start in range(0, len(ids), batch):
+            _, accs = vision_batch(model, data, ids[start : start + batch], aux)
+            sums = accs if sums is None else [x + y for x, y in zip(sums, accs)]
+            counts += 1
+    model.train()
+    return [x / counts for x in sums]
+
+
+def train_vision(model: MagmaTiny, aux: AuxHeads, train: SceneSet, held: SceneSet, args) -> None:
+    """Stage 1: vision trunk + projector on the per-cell targets only (no decoder: ~10x cheaper per scene)."""
+    modules = [model.vision_tower, model.multi_modal_projector, aux.cells]
+    opt = optimizer(modules, args.vision_lr)
+    sampler = GridSampler(train, args.seed + 1)
+    start, budget, step = time.time(), args.vision_minutes * 60, 0
+    names = " ".join(n.replace(" ", "-") for n, _ in HEADS)
+    while time.time() - start < budget:
+        lr = lr_at((time.time() - start) / budget, step, args.vision_lr, args.warmup)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        key, chunk = sampler.batch(args.vision_batch)
+        loss, accs = vision_batch(model, train, chunk, aux)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 25 == 0:
+            print(f"vision step {step} t {time.time() - start:.0f}s grid {key[0]}x{key[1]} loss {loss.item():.4f} "
+                  f"acc [{names}] " + " ".join(f"{a:.2f}" for a in accs), flush=True)
+        if step % (args.eval_every * 2) == 0:
+            accs = evaluate_cells(model, aux, held, args.eval_scenes, args.vision_batch)
+            print(f"vision eval step {step}: " + " ".join(f"{n}={a:.3f}" for (n, _), a in zip(HEADS, accs)), flush=True)
+    accs = evaluate_cells(model, aux, held, len(held), args.vision_batch)
+    print(f"vision done: {step} steps; held-out " + " ".join(f"{n}={a:.3f}" for (n, _), a in zip(HEADS, accs)), flush=True)
+    save(model, aux, args.run / "vision.pt", {"step": step, "vision_heldout": accs})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--run", type=Path, default=HERE / "runs" / "main")
-    ap.add_argument("--minutes", type=float, default=42.0, help="wall-clock budget; the LR schedule follows it")
+    ap.add_argument("--vision-minutes", type=float, default=20.0, help="stage 1 budget (0 skips it)")
+    ap.add_argument("--minutes", type=float, default=65.0, help="stage 2 budget; the LR schedule follows it")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=12, help="scenes per step")
+    ap.add_argument("--vision-batch", type=int, default=24, help="scenes per stage-1 step")
+    ap.add_argument("--vision-lr", type=float, default=3e-3)
+    ap.add_argument("--batch", type=int, default=12, help="scenes per stage-2 step")
     ap.add_argument("--questions", type=int, default=6, help="questions per scene per step")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--ls-init", type=float, default=1e-2, help="ConvNeXt layer-scale init (timm uses 1e-6)")
+    ap.add_argument("--pos-layer", type=int, default=1, help="decoder layer whose output the position probe reads")
     ap.add_argument("--eval-every", type=int, default=150)
     ap.add_argument("--eval-scenes", type=int, default=200)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--resume", type=Path, default=None, help="start from this checkpoint's weights")
-    ap.add_argument("--aux", action="store_true", help="auxiliary per-cell colour/shape/mark loss (needs objects in data)")
+    ap.add_argument("--resume", type=Path, default=None, help="start from this checkpoint (weights and aux heads)")
+    ap.add_argument("--type-weight", action="append", default=[], metavar="TYPE=W",
+                    help="sample this question type W times as often (repeatable), e.g. compare=3")
+    ap.add_argument("--no-aux", action="store_true", help="answer-token loss only (stage 1 needs the aux heads)")
     args = ap.parse_args()
 
+    type_weights = {t: float(w) for t, w in (x.split("=") for x in args.type_weight)}
     torch.set_num_threads(args.threads)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     args.run.mkdir(parents=True, exist_ok=True)
     train, held = SceneSet(args.data, "train"), SceneSet(args.data, "heldout")
     model = MagmaTiny(MagmaTinyConfig(vision=VisionConfig(layer_scale_init=args.ls_init)))
+    aux = None if args.no_aux else AuxHeads(model.cfg.text.hidden_size, args.pos_layer)
+    if aux is not None and not (train.has_objects and train.scenes[0].marks):
+        raise SystemExit("the aux heads need data with objects and marks (regenerate with generate-data.ts)")
     if args.resume:
-        model.load_state_dict(torch.load(str(args.resume), map_location="cpu")["model"])
-    aux = torch.nn.Linear(model.cfg.text.hidden_size, sum(AUX_CLASSES)) if args.aux else None
-    if aux is not None and not train.has_objects:
-        raise SystemExit("--aux needs data written with objects (regenerate with generate-data.ts)")
-    named = list(model.named_parameters()) + (list(aux.named_parameters(prefix="aux")) if aux else [])
-    decay = [p for n, p in named if p.ndim >= 2 and "row_seperator" not in n]
-    no_decay = [p for n, p in named if not (p.ndim >= 2 and "row_seperator" not in n)]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr,
-        betas=(0.9, 0.95),
-    )
-    groups = train.by_grid()
-    grid_keys = sorted(groups)
-    weights = [len(groups[k]) for k in grid_keys]
-    orders = {k: [] for k in grid_keys}
-    rng = random.Random(args.seed)
+        ckpt = torch.load(str(args.resume), map_location="cpu")
+        model.load_state_dict(ckpt["model"])
+        if aux is not None and "aux" in ckpt:
+            aux.load_state_dict(ckpt["aux"])
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"params {n_params / 1e6:.2f} M; train {len(train)} scenes, heldout {len(held)}; grids {dict(zip(grid_keys, weights))}")
+    print(f"params {n_params / 1e6:.2f} M; train {len(train)} scenes, heldout {len(held)}; grids "
+          f"{ {k: len(v) for k, v in sorted(train.by_grid().items())} }")
     (args.run / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+    if args.vision_minutes > 0:
+        if aux is None:
+            raise SystemExit("stage 1 trains on the aux targets: drop --no-aux or pass --vision-minutes 0")
+        train_vision(model, aux, train, held, args)
 
+    opt = optimizer([model] + ([aux] if aux is not None else []), args.lr)
+    sampler = GridSampler(train, args.seed)
     start = time.time()
     budget = args.minutes * 60
     step, best, ema = 0, -1.0, None
@@ -236,13 +326,8 @@ def main() -> None:
         lr = lr_at(progress, step, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        key = rng.choices(grid_keys, weights)[0]
-        if len(orders[key]) < args.batch:
-            fresh = groups[key][:]
-            rng.shuffle(fresh)
-            orders[key].extend(fresh)
-        chunk = [orders[key].pop() for _ in range(args.batch)]
-        qa_lists = [rng.sample(train.scenes[i].qas, min(args.questions, len(train.scenes[i].qas))) for i in chunk]
+        key, chunk = sampler.batch(args.batch)
+        qa_lists = [pick_questions(sampler.rng, train.scenes[i].qas, args.questions, type_weights) for i in chunk]
         loss, exact = run_batch(model, train, chunk, qa_lists, aux)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -257,18 +342,18 @@ def main() -> None:
                 flush=True,
             )
         if step % args.save_every == 0:
-            save(model, args.run / "last.pt", {"step": step})
+            save(model, aux, args.run / "last.pt", {"step": step})
         if step % args.eval_every == 0:
             acc = evaluate(model, held, args.eval_scenes, args.batch)
             print(f"eval step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in sorted(acc.items())), flush=True)
             if acc["overall"] > best:
                 best = acc["overall"]
-                save(model, args.run / "best.pt", {"step": step, "heldout": acc})
-    save(model, args.run / "last.pt", {"step": step})
+                save(model, aux, args.run / "best.pt", {"step": step, "heldout": acc})
+    save(model, aux, args.run / "last.pt", {"step": step})
     acc = evaluate(model, held, len(held), args.batch)
     print(f"final eval step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in sorted(acc.items())), flush=True)
     if acc["overall"] >= best:
-        save(model, args.run / "best.pt", {"step": step, "heldout": acc})
+        save(model, aux, args.run / "best.pt", {"step": step, "heldout": acc})
     print(f"done: {step} steps in {(time.time() - start) / 60:.1f} min; best held-out overall {max(best, acc['overall']):.3f}")
 
 

@@ -13,11 +13,12 @@ import type { MarkBox } from './types.js';
 export const LABEL_HEIGHT_FRACTION = 0.04;
 export const MAX_LABEL_TEXT_HEIGHT = 30;
 /**
- * Our floor. Magma starts its font at 20 px because it sees screenshots; the tiny model sees
- * 128-320 px images, where 4% would be 5-13 px. A label box 10 px tall (digits about 8 px)
- * stays readable there and still covers little of the image.
+ * Our floor. Magma starts its font search at 20 px, so on small images its labels never get
+ * tiny; 4% of a 96-400 px image would be 4-16 px. A label box 16 px tall (digits about 12 px)
+ * is what a small vision trunk learns to read quickly: with a 10 px floor (8 px digits)
+ * magma-tiny-som took about 4x the steps to read half the digits (see its model card).
  */
-export const MIN_LABEL_TEXT_HEIGHT = 10;
+export const MIN_LABEL_TEXT_HEIGHT = 16;
 /** Smallest font size tried; the search grows it 1 px at a time. */
 const MIN_FONT_SIZE = 6;
 const MAX_FONT_SIZE = 200;

@@ -135,14 +135,14 @@ describe('drawMarks', () => {
   });
 
   it('grows the font with the image, from a readable floor up to Magma’s 30 px cap', () => {
-    const sizes = [64, 128, 320, 500, 750, 1000, 3000].map((side) => labelFontSize(side, side));
+    const sizes = [64, 128, 480, 500, 750, 1000, 3000].map((side) => labelFontSize(side, side));
     for (let i = 1; i < sizes.length; i++) expect(sizes[i]!).toBeGreaterThanOrEqual(sizes[i - 1]!);
-    expect(sizes[2]!).toBeGreaterThan(sizes[1]!); // 320 px > 128 px
-    expect(sizes[4]!).toBeGreaterThan(sizes[2]!); // 750 px > 320 px
+    expect(sizes[2]!).toBeGreaterThan(sizes[1]!); // 480 px (4% above the floor) > 128 px
+    expect(sizes[4]!).toBeGreaterThan(sizes[2]!); // 750 px > 480 px
     expect(sizes[0]).toBe(sizes[1]); // both at the floor
     expect(sizes[5]).toBe(sizes[6]); // both at the cap
 
-    // The floor: 128 px images still get labels at least 10 px tall.
+    // The floor: 128 px images still get labels at least MIN_LABEL_TEXT_HEIGHT tall.
     expect(measureLabelText('555', sizes[1]!).height).toBeGreaterThanOrEqual(MIN_LABEL_TEXT_HEIGHT);
     // Magma's rule where it applies: the smallest size whose "555" is >= min(30, 4% of 500).
     const at500 = labelFontSize(500, 800);
