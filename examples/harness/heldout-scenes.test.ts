@@ -3,10 +3,8 @@ import type { MagmaClient } from '@magma-som/sdk';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderScene } from '../../tools/scenes/index.js';
-import { sampleQuestions } from '../../tools/tiny-model/questions.js';
+import { evalScene } from '../../tools/tiny-model/eval-scenes.js';
 import type { QuestionAnswer } from '../../tools/tiny-model/questions.js';
-import { GRID_NAMES, sampleMarkedScene } from '../../tools/tiny-model/sample-scene.js';
-import { sceneRng } from '../../tools/tiny-model/splits.js';
 import { bundledModelRevision, startBundledServer } from '../test-support/bundled-server.js';
 import type { RunningServer } from '../test-support/bundled-server.js';
 import { isVerifiedRevision } from './harness.js';
@@ -50,16 +48,13 @@ describe.skipIf(unverified)('held-out scenes through the server (default model)'
   it('answers the templated questions right', async () => {
     const cases: Case[] = [];
     for (let i = 0; i < SCENES; i++) {
-      const rng = sceneRng(1, 'eval', i);
-      const grid = GRID_NAMES[i % GRID_NAMES.length]!;
-      const scene = sampleMarkedScene(rng, grid);
+      const { grid, scene, questions: qas } = evalScene(1, i);
       const { width, height } = scene.spec;
       const png = await sharp(renderScene(scene.spec).data, {
         raw: { width, height, channels: 3 },
       })
         .png()
         .toBuffer();
-      const qas = sampleQuestions(scene.description, rng, 1);
       const answers = await Promise.all(
         qas.map((qa) =>
           client.ask({

@@ -10,10 +10,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Engine } from '../../packages/server/src/engine/engine.js';
-import { sceneRng } from './splits.js';
-import { QUESTION_TYPES, sampleQuestions } from './questions.js';
+import { evalScene } from './eval-scenes.js';
+import { QUESTION_TYPES } from './questions.js';
 import type { QuestionAnswer } from './questions.js';
-import { GRID_NAMES, sampleMarkedScene } from './sample-scene.js';
+import { GRID_NAMES } from './sample-scene.js';
 import type { GridName } from './sample-scene.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -70,11 +70,7 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   try {
     for (let i = 0; i < sceneCount; i++) {
-      const rng = sceneRng(seed, 'eval', i);
-      // Equal share per crop grid, so each grid's accuracy rests on enough questions.
-      const grid = GRID_NAMES[i % GRID_NAMES.length] as GridName;
-      const scene = sampleMarkedScene(rng, grid);
-      const qas = sampleQuestions(scene.description, rng, 1);
+      const { grid, scene, questions: qas } = evalScene(seed, i);
       // One scene's questions run concurrently so the engine batches their decode steps.
       const results = await Promise.all(
         qas.map((qa) =>

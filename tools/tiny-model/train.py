@@ -1,4 +1,4 @@
-"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 85 minutes by default).
+"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 75 minutes by default).
 
   OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 /usr/bin/python3 tools/tiny-model/train.py \
       --data tools/tiny-model/data --run tools/tiny-model/runs/som --vision-minutes 20 --minutes 55 --seed 5
@@ -90,12 +90,18 @@ def crops_of(data: SceneSet, scene_ids: Sequence[int]) -> Tuple[torch.Tensor, in
     return torch.cat(crops), grid[0], grid[1]
 
 
+def scenes_cell_loss(
+    aux: AuxHeads, data: SceneSet, scene_ids: Sequence[int], feats: torch.Tensor, rows: int, cols: int
+) -> Tuple[torch.Tensor, List[float]]:
+    """The per-cell loss and accuracies of these scenes' projected vision features."""
+    g = int(round(math.sqrt(feats.shape[1])))
+    return cell_loss(aux.cells, feats, cell_targets([data.scenes[i] for i in scene_ids], rows, cols, g))
+
+
 def vision_batch(model: MagmaTiny, data: SceneSet, scene_ids: Sequence[int], aux: AuxHeads) -> Tuple[torch.Tensor, List[float]]:
     """Stage 1: the vision trunk and projector alone, on the per-cell targets."""
     crops, rows, cols = crops_of(data, scene_ids)
-    feats = model.encode_crops(crops)
-    g = int(round(math.sqrt(feats.shape[1])))
-    return cell_loss(aux.cells, feats, cell_targets([data.scenes[i] for i in scene_ids], rows, cols, g))
+    return scenes_cell_loss(aux, data, scene_ids, model.encode_crops(crops), rows, cols)
 
 
 def run_batch(
@@ -113,13 +119,12 @@ def run_batch(
     vis = stitch_batch(model, feats, b, rows, cols)
     pre = prefix_embeds(model, meta["prefix_ids"], meta["image_token_id"], vis)
     lp = pre.shape[1]
-    taps: List[torch.Tensor] = []
+    taps: List[torch.Tensor] = [] if aux is not None else None  # the position probe's input
     _, presents = model.decode(pre, torch.ones(b, lp, dtype=torch.long), torch.arange(lp).expand(b, lp), taps=taps)
     extra = feats.new_zeros(())
     if aux is not None:
-        g = int(round(math.sqrt(feats.shape[1])))
-        extra, _ = cell_loss(aux.cells, feats, cell_targets([data.scenes[i] for i in scene_ids], rows, cols, g))
-        is_cell, xy = visual_positions(rows, cols, g)
+        extra, _ = scenes_cell_loss(aux, data, scene_ids, feats, rows, cols)
+        is_cell, xy = visual_positions(rows, cols, int(round(math.sqrt(feats.shape[1]))))
         first = meta["prefix_ids"].index(meta["image_token_id"])
         hid = taps[aux.pos_layer][:, first : first + is_cell.numel()][:, is_cell]
         extra = extra + 10.0 * F.mse_loss(aux.pos(hid), xy.expand(b, -1, -1))
@@ -272,7 +277,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--run", type=Path, default=HERE / "runs" / "main")
     ap.add_argument("--vision-minutes", type=float, default=20.0, help="stage 1 budget (0 skips it)")
-    ap.add_argument("--minutes", type=float, default=65.0, help="stage 2 budget; the LR schedule follows it")
+    ap.add_argument("--minutes", type=float, default=55.0, help="stage 2 budget; the LR schedule follows it")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vision-batch", type=int, default=24, help="scenes per stage-1 step")
     ap.add_argument("--vision-lr", type=float, default=3e-3)
