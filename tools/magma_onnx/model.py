@@ -272,11 +272,13 @@ def llama_forward(
     position_ids: torch.Tensor,
     past: Optional[List[KV]] = None,
     taps: Optional[List[torch.Tensor]] = None,
+    attn_taps: Optional[List[torch.Tensor]] = None,
 ) -> Tuple[torch.Tensor, List[KV]]:
     """Llama decoder on embeddings with a KV cache. `lm` is any module with .layers and .norm shaped like HF Llama.
 
     Returns the final-normed hidden states [B,T,H] and the new caches [B, kv_heads, P+T, head_dim].
-    If `taps` is a list, each layer's output residual stream is appended to it (training-only probes).
+    If `taps` is a list, each layer's output residual stream is appended to it, and if `attn_taps` is,
+    each layer's attention probabilities [B, heads, T, P+T] (training-only probes and targets).
     """
     b = inputs_embeds.shape[0]
     nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
@@ -303,6 +305,8 @@ def llama_forward(
         qg = q.reshape(b, nkv, rep, -1, hd)  # [B, nkv, rep, T, hd]
         scores = torch.matmul(qg.float(), k.unsqueeze(2).transpose(-1, -2).float()) * scale + bias
         probs = torch.softmax(scores, dim=-1).to(v.dtype)
+        if attn_taps is not None:
+            attn_taps.append(probs.reshape(b, nh, probs.shape[-2], probs.shape[-1]))
         out = torch.matmul(probs, v.unsqueeze(2))  # [B, nkv, rep, T, hd]
         out = out.reshape(b, nh, -1, hd).transpose(1, 2).reshape(b, -1, nh * hd)
         x = x + attn.o_proj(out)
@@ -340,8 +344,8 @@ class MagmaTiny(nn.Module):
     def encode_crops(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return encode_crops(self.vision_tower.trunk, self.multi_modal_projector.proj, pixel_values)
 
-    def decode(self, inputs_embeds, attention_mask, position_ids, past=None, taps=None):
+    def decode(self, inputs_embeds, attention_mask, position_ids, past=None, taps=None, attn_taps=None):
         hidden, presents = llama_forward(
-            self.language_model.model, self.cfg.text, inputs_embeds, attention_mask, position_ids, past, taps
+            self.language_model.model, self.cfg.text, inputs_embeds, attention_mask, position_ids, past, taps, attn_taps
         )
         return hidden, presents

@@ -3,8 +3,15 @@
 A 1.3 M-parameter model trained for an hour on 2 CPU cores does not discover Set-of-Mark binding
 from answer tokens alone: reading an 8-12 px digit and tying it to the box it labels is a long
 credit-assignment path. These dense per-cell targets teach the vision trunk that directly, and a
-probe on a middle decoder layer teaches the decoder where each visual token sits in the image
-(which the spatial questions need). The heads are dropped at export; the bundle is plain Magma.
+probe on a middle decoder layer teaches the decoder where each visual token sits in the image.
+
+Two-mark questions (compare, spatial) need two lookups and a comparison in four layers, and answer
+tokens alone left them at the answer prior: the answering position's attention stayed diffuse
+(1-3 % on each named mark). So the decoder also gets, in the middle layers: at each " #N" of a
+question, mark N's colour, shape and centre (the lookup); at the answering position, attention
+onto the named marks (the trainer's attention targets) and, for two marks, whether they share
+colour or shape and which is further left or up (the comparison). The heads are dropped at
+export; the bundle is plain Magma.
 
 Per feature cell (in crop order, row-major, as `encode_crops` returns them), class 0 = none:
   centre colour / shape : of the shape whose centre falls in the cell (marked or not)
@@ -101,3 +108,61 @@ def visual_positions(rows: int, cols: int, g: int) -> Tuple[torch.Tensor, torch.
     is_cell[:, gw] = False
     ys, xs = torch.meshgrid((torch.arange(gh) + 0.5) / gh, (torch.arange(gw) + 0.5) / gw, indexing="ij")
     return is_cell.reshape(-1), torch.stack([xs, ys], dim=-1).reshape(-1, 2)
+
+
+# The mark readout's outputs: colour logits, shape logits, centre (x, y) as fractions of the image.
+READOUT_SIZE = len(COLORS) + len(SHAPES) + 2
+
+
+def mark_readout_targets(scene, suffix_ids: Sequence[int], mark_ref_ids: Sequence[Sequence[int]]) -> List[Tuple[int, int, int, float, float]]:
+    """For each " #N" in a question's ids, in question order: (index of its last token, colour, shape,
+    cx / width, cy / height) of the marked shape N (0-based classes)."""
+    by_mark = {o["mark"]: o for o in scene.objects if o["mark"]}
+    out = []
+    for mark, ref in enumerate(mark_ref_ids, start=1):
+        o = by_mark.get(mark)
+        n = len(ref)
+        for i in range(len(suffix_ids) - n + 1):
+            if o is not None and list(suffix_ids[i : i + n]) == list(ref):
+                out.append((i + n - 1, COLORS.index(o["color"]), SHAPES.index(o["shape"]),
+                            o["cx"] / scene.width, o["cy"] / scene.height))
+    return sorted(out)
+
+
+# The pair readout's outputs: same colour, same shape, x_a < x_b, y_a < y_b (logits); x_a - x_b, y_a - y_b.
+PAIR_SIZE = 6
+
+
+def pair_readout_target(marks: Sequence[Tuple[int, int, int, float, float]]) -> Tuple[float, ...]:
+    """For a question naming two marks a then b (mark_readout_targets' output): what the position
+    that answers it must know about the pair."""
+    (_, ca, sa, xa, ya), (_, cb, sb, xb, yb) = marks
+    return (float(ca == cb), float(sa == sb), float(xa < xb), float(ya < yb), xa - xb, ya - yb)
+
+
+def pair_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, List[float]]:
+    """hidden [n, H] at the answering position; targets [n, PAIR_SIZE]. Returns the loss and the four
+    yes/no accuracies."""
+    out = head(hidden)
+    loss = F.binary_cross_entropy_with_logits(out[:, :4], targets[:, :4]) + 10.0 * F.mse_loss(out[:, 4:], targets[:, 4:])
+    accs = ((out[:, :4] > 0).float() == targets[:, :4]).float().mean(0).tolist()
+    return loss, accs
+
+
+def readout_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, List[float]]:
+    """hidden [n, H] at " #N" positions; targets [n, 4] = colour, shape, x, y. Returns the loss and
+    [colour accuracy, shape accuracy, mean |x, y error|]."""
+    out = head(hidden)
+    nc, ns = len(COLORS), len(SHAPES)
+    colour, shape, xy = out[:, :nc], out[:, nc : nc + ns], out[:, nc + ns :]
+    loss = (
+        F.cross_entropy(colour, targets[:, 0].long())
+        + F.cross_entropy(shape, targets[:, 1].long())
+        + 10.0 * F.mse_loss(xy, targets[:, 2:])
+    )
+    stats = [
+        (colour.argmax(-1) == targets[:, 0].long()).float().mean().item(),
+        (shape.argmax(-1) == targets[:, 1].long()).float().mean().item(),
+        (xy - targets[:, 2:]).abs().mean().item(),
+    ]
+    return loss, stats

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PromptIdsBuilder } from './prompt-ids.js';
-import { sampleQuestions } from './questions.js';
+import { MAX_MARKS, sampleQuestions } from './questions.js';
 import { sampleMarkedScene } from './sample-scene.js';
 import { pickGrid, sceneRng } from './splits.js';
 
@@ -84,6 +84,7 @@ function main(): void {
     prefix_ids: prefix,
     image_token_id: builder.imageId,
     eot_id: builder.eotId,
+    mark_ref_ids: builder.markRefIds(MAX_MARKS),
     crop_size: 128,
     max_crops: 4,
   };

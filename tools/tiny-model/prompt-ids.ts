@@ -78,6 +78,14 @@ export class PromptIdsBuilder {
     return [...this.tokenizer.encode(answer, { add_special_tokens: false }).ids, this.eotId];
   }
 
+  /** Ids of " #N" as it appears in a question, for N = 1..maxMark (the trainer's mark-readout positions). */
+  markRefIds(maxMark: number): number[][] {
+    return Array.from(
+      { length: maxMark },
+      (_, i) => this.tokenizer.encode(` #${i + 1}`, { add_special_tokens: false }).ids,
+    );
+  }
+
   decode(ids: number[]): string {
     return this.tokenizer.decode(ids, { skip_special_tokens: true }).trim();
   }

@@ -1,12 +1,14 @@
-"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 75 minutes by default).
+"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 80 minutes by default).
 
   OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 /usr/bin/python3 tools/tiny-model/train.py \
-      --data tools/tiny-model/data --run tools/tiny-model/runs/som --vision-minutes 20 --minutes 55 --seed 5
+      --data tools/tiny-model/data --run tools/tiny-model/runs/som --vision-minutes 20 --minutes 60 --seed 5
 
 Stage 1 (--vision-minutes) trains the vision trunk and projector alone on dense per-cell targets
 (aux_targets.py): read each mark's digit, tie it to its box, see each shape's colour and kind.
-Stage 2 (--minutes) trains everything on the answers, keeping those targets and adding a position
-probe on a middle decoder layer. The auxiliary heads are not exported.
+Stage 2 (--minutes) trains everything on the answers, keeping those targets and adding decoder
+targets: a position probe on the visual tokens, a readout of mark N at each " #N" of a question,
+and at the position that answers, attention onto the named marks and what it must know about a
+pair of them. The auxiliary heads are not exported.
 
 Each stage-2 step takes a batch of scenes with the same crop grid, runs the vision tower once per crop
 and the decoder once over the shared prompt prefix (system prompt + image), then runs K question
@@ -39,7 +41,19 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from magma_onnx.model import MagmaTiny, MagmaTinyConfig, VisionConfig  # noqa: E402
-from aux_targets import HEADS, cell_loss, cell_targets, new_cell_head, visual_positions  # noqa: E402
+from aux_targets import (  # noqa: E402
+    HEADS,
+    PAIR_SIZE,
+    READOUT_SIZE,
+    cell_loss,
+    cell_targets,
+    mark_readout_targets,
+    new_cell_head,
+    pair_loss,
+    pair_readout_target,
+    readout_loss,
+    visual_positions,
+)
 from tiny_data import QA, SceneSet, image_to_crops  # noqa: E402
 
 
@@ -69,14 +83,28 @@ def prefix_embeds(model: MagmaTiny, prefix_ids: List[int], image_id: int, vis: t
 
 
 class AuxHeads(torch.nn.Module):
-    """Training-only heads (see aux_targets.py): per-cell classes on the vision features, and the
-    (x, y) of each visual token from decoder layer `pos_layer`'s residual stream."""
+    """Training-only heads and targets (see aux_targets.py):
+    - per-cell classes on the vision features;
+    - the (x, y) of each visual token from decoder layer `pos_layer`'s output;
+    - at each question's " #N": mark N's colour, shape and centre, from each of `readout_layers`;
+    - at the position that answers a question naming marks, on each of `attend_layers`: head 0
+      attends to the named marks' " #N", heads 1 and 2 to the first and the second (two-mark
+      questions), and for two-mark questions what that position must know about the pair, from
+      the same layers' outputs."""
 
-    def __init__(self, hidden: int, pos_layer: int):
+    def __init__(
+        self, hidden: int, pos_layer: int, readout_layers: Sequence[int], attend_layers: Sequence[int], weight: float
+    ):
         super().__init__()
         self.cells = new_cell_head(hidden)
         self.pos = torch.nn.Linear(hidden, 2)
         self.pos_layer = pos_layer
+        self.readout = torch.nn.ModuleList([torch.nn.Linear(hidden, READOUT_SIZE) for _ in readout_layers])
+        self.readout_layers = list(readout_layers)
+        self.pair = torch.nn.ModuleList([torch.nn.Linear(hidden, PAIR_SIZE) for _ in attend_layers])
+        self.attend_layers = list(attend_layers)
+        self.stats: Dict[str, float] = {}  # the last batch's, for the log
+        self.weight = weight  # of the auxiliary losses against the answer loss (stage 2)
 
 
 def crops_of(data: SceneSet, scene_ids: Sequence[int]) -> Tuple[torch.Tensor, int, int]:
@@ -104,6 +132,55 @@ def vision_batch(model: MagmaTiny, data: SceneSet, scene_ids: Sequence[int], aux
     return scenes_cell_loss(aux, data, scene_ids, model.encode_crops(crops), rows, cols)
 
 
+def question_aux_loss(
+    aux: AuxHeads,
+    taps: List[torch.Tensor],
+    attn: List[torch.Tensor],
+    lp: int,
+    readouts: List[tuple],
+    answering: List[Tuple[int, int, list]],
+) -> torch.Tensor:
+    """The mark readout at every " #N", and attention and pair targets at the answering positions.
+    Positions index the question suffix; attention columns are offset by the prefix length lp."""
+    at = torch.tensor([r[:2] for r in readouts])
+    want = torch.tensor([r[2:] for r in readouts], dtype=torch.float32)
+    loss = taps[0].new_zeros(())
+    for layer, head in zip(aux.readout_layers, aux.readout):
+        r_loss, r_stats = readout_loss(head, taps[layer][at[:, 0], at[:, 1]], want)
+        loss = loss + r_loss
+    aux.stats.update(zip(("readout colour", "readout shape", "readout xy-err"), r_stats))
+
+    q = torch.tensor([a[0] for a in answering])
+    t = torch.tensor([a[1] for a in answering])
+    # head -> for each answering position, the suffix indices it should attend to
+    wanted = {0: [[m[0] for m in a[2]] for a in answering]}
+    two = [i for i, a in enumerate(answering) if len(a[2]) == 2]
+    for layer in aux.attend_layers:
+        probs = attn[layer][q, :, t]  # [n, heads, P+T]
+        masses = []
+        for head, cols in wanted.items():
+            sel = torch.zeros(len(answering), probs.shape[-1])
+            for i, c in enumerate(cols):
+                sel[i, [lp + x for x in c]] = 1.0
+            masses.append((probs[:, head] * sel).sum(-1))
+        if two:
+            idx = torch.tensor(two)
+            for head, which in ((1, 0), (2, 1)):
+                cols = torch.tensor([lp + answering[i][2][which][0] for i in two])
+                masses.append(probs[idx, head, cols])
+        mass = torch.cat(masses)
+        loss = loss - torch.log(mass + 1e-6).mean()
+        aux.stats[f"attn mass L{layer}"] = mass.mean().item()
+    if two:
+        qq, tt = q[two], t[two]
+        want = torch.tensor([pair_readout_target(answering[i][2]) for i in two], dtype=torch.float32)
+        for layer, head in zip(aux.attend_layers, aux.pair):
+            p_loss, p_stats = pair_loss(head, taps[layer][qq, tt], want)
+            loss = loss + p_loss
+        aux.stats.update(zip(("pair same-colour", "pair same-shape", "pair x<", "pair y<"), p_stats))
+    return loss
+
+
 def run_batch(
     model: MagmaTiny,
     data: SceneSet,
@@ -129,10 +206,15 @@ def run_batch(
         hid = taps[aux.pos_layer][:, first : first + is_cell.numel()][:, is_cell]
         extra = extra + 10.0 * F.mse_loss(aux.pos(hid), xy.expand(b, -1, -1))
 
-    owner, inputs, targets = [], [], []
+    owner, inputs, targets, readouts, answering = [], [], [], [], []
     for k, qas in enumerate(qa_lists):
         for qa in qas:
             seq = qa.suffix_ids + qa.answer_ids
+            if aux is not None:
+                marks = mark_readout_targets(data.scenes[scene_ids[k]], qa.suffix_ids, meta["mark_ref_ids"])
+                readouts.extend((len(inputs),) + r for r in marks)
+                if marks:
+                    answering.append((len(inputs), len(qa.suffix_ids) - 1, marks))
             owner.append(k)
             inputs.append(seq[:-1])
             targets.append([-100] * (len(qa.suffix_ids) - 1) + qa.answer_ids)
@@ -149,10 +231,14 @@ def run_batch(
     # Right padding is harmless: causal attention keeps real tokens from seeing it.
     mask = torch.ones(n, lp + ls, dtype=torch.long)
     pos = (lp + torch.arange(ls)).expand(n, ls)
-    hidden, _ = model.decode(emb, mask, pos, past)
+    q_taps: List[torch.Tensor] = [] if readouts else None
+    a_taps: List[torch.Tensor] = [] if readouts else None
+    hidden, _ = model.decode(emb, mask, pos, past, taps=q_taps, attn_taps=a_taps)
+    if readouts:
+        extra = extra + question_aux_loss(aux, q_taps, a_taps, lp, readouts, answering)
     sel = tgt != -100
     logits = model.language_model.lm_head(hidden[sel])
-    loss = F.cross_entropy(logits, tgt[sel]) + 0.5 * extra
+    loss = F.cross_entropy(logits, tgt[sel]) + (aux.weight * extra if aux is not None else 0.0)
     right = (logits.argmax(-1) == tgt[sel]).long()
     wrong_per_q = torch.zeros(n, dtype=torch.long).index_add_(0, sel.nonzero()[:, 0], 1 - right)
     return loss, wrong_per_q == 0
@@ -277,7 +363,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--run", type=Path, default=HERE / "runs" / "main")
     ap.add_argument("--vision-minutes", type=float, default=20.0, help="stage 1 budget (0 skips it)")
-    ap.add_argument("--minutes", type=float, default=55.0, help="stage 2 budget; the LR schedule follows it")
+    ap.add_argument("--minutes", type=float, default=60.0, help="stage 2 budget; the LR schedule follows it")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vision-batch", type=int, default=24, help="scenes per stage-1 step")
     ap.add_argument("--vision-lr", type=float, default=3e-3)
@@ -287,16 +373,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--ls-init", type=float, default=1e-2, help="ConvNeXt layer-scale init (timm uses 1e-6)")
     ap.add_argument("--pos-layer", type=int, default=1, help="decoder layer whose output the position probe reads")
+    ap.add_argument("--readout-layers", default="1,2", help="decoder layers whose output the \" #N\" readout reads")
+    ap.add_argument("--aux-weight", type=float, default=0.25, help="stage 2: auxiliary losses' weight against the answer loss")
+    ap.add_argument("--attend-layers", default="2,3", help="decoder layers with attention and pair targets at the answering position")
     ap.add_argument("--eval-every", type=int, default=150)
     ap.add_argument("--eval-scenes", type=int, default=200)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", type=Path, default=None, help="start from this checkpoint (weights and aux heads)")
-    ap.add_argument("--type-weight", action="append", default=[], metavar="TYPE=W",
-                    help="sample this question type W times as often (repeatable), e.g. compare=3")
+    ap.add_argument("--type-weight", action="append", default=None, metavar="TYPE=W",
+                    help="sample this question type W times as often (repeatable; default compare=2 spatial=2)")
     ap.add_argument("--no-aux", action="store_true", help="answer-token loss only (stage 1 needs the aux heads)")
     args = ap.parse_args()
 
+    args.type_weight = args.type_weight or ["compare=2", "spatial=2"]
     type_weights = {t: float(w) for t, w in (x.split("=") for x in args.type_weight)}
     torch.set_num_threads(args.threads)
     random.seed(args.seed)
@@ -304,14 +394,22 @@ def main() -> None:
     args.run.mkdir(parents=True, exist_ok=True)
     train, held = SceneSet(args.data, "train"), SceneSet(args.data, "heldout")
     model = MagmaTiny(MagmaTinyConfig(vision=VisionConfig(layer_scale_init=args.ls_init)))
-    aux = None if args.no_aux else AuxHeads(model.cfg.text.hidden_size, args.pos_layer)
-    if aux is not None and not (train.has_objects and train.scenes[0].marks):
+    aux = None if args.no_aux else AuxHeads(
+        model.cfg.text.hidden_size,
+        args.pos_layer,
+        [int(x) for x in args.readout_layers.split(",")],
+        [int(x) for x in args.attend_layers.split(",")],
+        args.aux_weight,
+    )
+    if aux is not None and not (train.has_objects and train.scenes[0].marks and "mark_ref_ids" in train.meta):
         raise SystemExit("the aux heads need data with objects and marks (regenerate with generate-data.ts)")
     if args.resume:
         ckpt = torch.load(str(args.resume), map_location="cpu")
         model.load_state_dict(ckpt["model"])
         if aux is not None and "aux" in ckpt:
-            aux.load_state_dict(ckpt["aux"])
+            missing = aux.load_state_dict(ckpt["aux"], strict=False).missing_keys
+            if missing:
+                print(f"resume: new aux heads start fresh: {missing}")
     n_params = sum(p.numel() for p in model.parameters())
     print(f"params {n_params / 1e6:.2f} M; train {len(train)} scenes, heldout {len(held)}; grids "
           f"{ {k: len(v) for k, v in sorted(train.by_grid().items())} }")
@@ -343,7 +441,8 @@ def main() -> None:
         if step % 10 == 0:
             print(
                 f"step {step} t {time.time() - start:.0f}s lr {lr:.2e} grid {key[0]}x{key[1]} "
-                f"loss {loss.item():.4f} ema {ema:.4f} batch-exact {exact.float().mean().item():.3f}",
+                f"loss {loss.item():.4f} ema {ema:.4f} batch-exact {exact.float().mean().item():.3f}"
+                + "".join(f" | {k} {v:.2f}" for k, v in (aux.stats.items() if aux else ())),
                 flush=True,
             )
         if step % args.save_every == 0:
