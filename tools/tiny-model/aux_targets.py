@@ -121,9 +121,11 @@ def mark_readout_targets(scene, suffix_ids: Sequence[int], mark_ref_ids: Sequenc
     out = []
     for mark, ref in enumerate(mark_ref_ids, start=1):
         o = by_mark.get(mark)
-        n = len(ref)
+        if o is None:
+            continue
+        ref, n = list(ref), len(ref)
         for i in range(len(suffix_ids) - n + 1):
-            if o is not None and list(suffix_ids[i : i + n]) == list(ref):
+            if list(suffix_ids[i : i + n]) == ref:
                 out.append((i + n - 1, COLORS.index(o["color"]), SHAPES.index(o["shape"]),
                             o["cx"] / scene.width, o["cy"] / scene.height))
     return sorted(out)

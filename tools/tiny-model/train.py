@@ -152,25 +152,23 @@ def question_aux_loss(
 
     q = torch.tensor([a[0] for a in answering])
     t = torch.tensor([a[1] for a in answering])
-    # head -> for each answering position, the suffix indices it should attend to
-    wanted = {0: [[m[0] for m in a[2]] for a in answering]}
-    two = [i for i, a in enumerate(answering) if len(a[2]) == 2]
+    # (answering row, head, suffix indices that head must attend to): head 0 onto every named
+    # mark, heads 1 and 2 onto the first and the second of two.
+    wanted = []
+    for i, (_, _, marks) in enumerate(answering):
+        wanted.append((i, 0, [m[0] for m in marks]))
+        if len(marks) == 2:
+            wanted += [(i, 1, [marks[0][0]]), (i, 2, [marks[1][0]])]
+    rows = torch.tensor([w[0] for w in wanted])
+    heads = torch.tensor([w[1] for w in wanted])
+    on_target = torch.zeros(len(wanted), attn[0].shape[-1])
+    for j, (_, _, cols) in enumerate(wanted):
+        on_target[j, [lp + c for c in cols]] = 1.0
     for layer in aux.attend_layers:
-        probs = attn[layer][q, :, t]  # [n, heads, P+T]
-        masses = []
-        for head, cols in wanted.items():
-            sel = torch.zeros(len(answering), probs.shape[-1])
-            for i, c in enumerate(cols):
-                sel[i, [lp + x for x in c]] = 1.0
-            masses.append((probs[:, head] * sel).sum(-1))
-        if two:
-            idx = torch.tensor(two)
-            for head, which in ((1, 0), (2, 1)):
-                cols = torch.tensor([lp + answering[i][2][which][0] for i in two])
-                masses.append(probs[idx, head, cols])
-        mass = torch.cat(masses)
+        mass = (attn[layer][q[rows], heads, t[rows]] * on_target).sum(-1)
         loss = loss - torch.log(mass + 1e-6).mean()
         aux.stats[f"attn mass L{layer}"] = mass.mean().item()
+    two = [i for i, a in enumerate(answering) if len(a[2]) == 2]
     if two:
         qq, tt = q[two], t[two]
         want = torch.tensor([pair_readout_target(answering[i][2]) for i in two], dtype=torch.float32)
