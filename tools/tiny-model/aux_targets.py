@@ -10,7 +10,9 @@ tokens alone left them at the answer prior: the answering position's attention s
 (1-3 % on each named mark). So the decoder also gets, in the middle layers: at each " #N" of a
 question, mark N's colour, shape and centre (the lookup); at the answering position, attention
 onto the named marks (the trainer's attention targets) and, for two marks, whether they share
-colour or shape and which is further left or up (the comparison). The heads are dropped at
+colour or shape and which is further left or up (the comparison). "Which mark is the blue
+square?" is the same lookup the other way round, from the image: the position that predicts the
+mark's digit gets attention onto that shape's box and label cells. The heads are dropped at
 export; the bundle is plain Magma.
 
 Per feature cell (in crop order, row-major, as `encode_crops` returns them), class 0 = none:
@@ -54,6 +56,16 @@ def _cell_span(start: float, length: float, scale: float, n: int) -> Tuple[int, 
     return lo, hi
 
 
+def _mark_cells(drawn: dict, sy: float, sx: float, gh: int, gw: int) -> Tuple[Tuple[int, int, int, int], Tuple[int, int]]:
+    """A drawn mark's box as cell ranges (y0, y1, x0, x1) and the cell (y, x) holding its label's centre."""
+    box, text = drawn["box"], drawn["text"]
+    y0, y1 = _cell_span(box["y"], box["height"], sy, gh)
+    x0, x1 = _cell_span(box["x"], box["width"], sx, gw)
+    ty = min(int((text["y"] + text["height"] / 2) * sy), gh - 1)
+    tx = min(int((text["x"] + text["width"] / 2) * sx), gw - 1)
+    return (y0, y1, x0, x1), (ty, tx)
+
+
 def cell_targets(scenes: Sequence, rows: int, cols: int, g: int) -> torch.Tensor:
     """[len(scenes) * rows * cols, g * g, len(HEADS)] class targets, crops in row-major order."""
     gh, gw = rows * g, cols * g
@@ -68,17 +80,23 @@ def cell_targets(scenes: Sequence, rows: int, cols: int, g: int) -> torch.Tensor
             mark = o["mark"]
             if not mark or mark not in drawn:
                 continue
-            box, text = drawn[mark]["box"], drawn[mark]["text"]
-            y0, y1 = _cell_span(box["y"], box["height"], sy, gh)
-            x0, x1 = _cell_span(box["x"], box["width"], sx, gw)
-            ty = min(int((text["y"] + text["height"] / 2) * sy), gh - 1)
-            tx = min(int((text["x"] + text["width"] / 2) * sx), gw - 1)
+            (y0, y1, x0, x1), (ty, tx) = _mark_cells(drawn[mark], sy, sx, gh, gw)
             for ch, v in ((2, mark), (3, colour), (4, shape)):
                 t[k, ch, y0:y1, x0:x1] = v
                 t[k, ch, ty, tx] = v
             t[k, 5, ty, tx] = mark
     t = t.view(len(scenes), len(HEADS), rows, g, cols, g).permute(0, 2, 4, 3, 5, 1)
     return t.reshape(len(scenes) * rows * cols, g * g, len(HEADS))
+
+
+def mark_token_indices(scene, mark: int, rows: int, cols: int, g: int) -> List[int]:
+    """Indices, in Magma's stitched visual sequence (see `visual_positions`), of the cells marked
+    shape `mark`'s box covers and of the cell holding its label: where a "find" answer is read."""
+    gh, gw = rows * g, cols * g
+    drawn = next(m for m in scene.marks if m["label"] == mark)
+    (y0, y1, x0, x1), label = _mark_cells(drawn, gh / scene.height, gw / scene.width, gh, gw)
+    cells = {(y, x) for y in range(y0, y1) for x in range(x0, x1)} | {label}
+    return sorted(y * (gw + 1) + x for y, x in cells)
 
 
 def new_cell_head(hidden: int) -> torch.nn.Linear:

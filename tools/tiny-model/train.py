@@ -1,14 +1,14 @@
-"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 80 minutes by default).
+"""Train magma-tiny-som on the data from generate-data.ts (CPU, seeded, time-boxed: 86 minutes by default).
 
   OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 /usr/bin/python3 tools/tiny-model/train.py \
-      --data tools/tiny-model/data --run tools/tiny-model/runs/som --vision-minutes 20 --minutes 60 --seed 5
+      --data tools/tiny-model/data --run tools/tiny-model/runs/som --vision-minutes 20 --minutes 66 --seed 5
 
 Stage 1 (--vision-minutes) trains the vision trunk and projector alone on dense per-cell targets
 (aux_targets.py): read each mark's digit, tie it to its box, see each shape's colour and kind.
 Stage 2 (--minutes) trains everything on the answers, keeping those targets and adding decoder
 targets: a position probe on the visual tokens, a readout of mark N at each " #N" of a question,
-and at the position that answers, attention onto the named marks and what it must know about a
-pair of them. The auxiliary heads are not exported.
+and at the position that answers, attention onto the named marks (or, for "find", onto the
+shape's cells) and what it must know about a pair of them. The auxiliary heads are not exported.
 
 Each stage-2 step takes a batch of scenes with the same crop grid, runs the vision tower once per crop
 and the decoder once over the shared prompt prefix (system prompt + image), then runs K question
@@ -48,6 +48,7 @@ from aux_targets import (  # noqa: E402
     cell_loss,
     cell_targets,
     mark_readout_targets,
+    mark_token_indices,
     new_cell_head,
     pair_loss,
     pair_readout_target,
@@ -136,38 +137,40 @@ def question_aux_loss(
     aux: AuxHeads,
     taps: List[torch.Tensor],
     attn: List[torch.Tensor],
-    lp: int,
     readouts: List[tuple],
-    answering: List[Tuple[int, int, list]],
+    answering: List[Tuple[int, int, list, List[int]]],
 ) -> torch.Tensor:
-    """The mark readout at every " #N", and attention and pair targets at the answering positions.
-    Positions index the question suffix; attention columns are offset by the prefix length lp."""
-    at = torch.tensor([r[:2] for r in readouts])
-    want = torch.tensor([r[2:] for r in readouts], dtype=torch.float32)
+    """The mark readout at every " #N"; attention targets at the answering positions (each with the
+    attention columns head 0 must look at) and the pair target at those of two-mark questions."""
     loss = taps[0].new_zeros(())
-    for layer, head in zip(aux.readout_layers, aux.readout):
-        r_loss, r_stats = readout_loss(head, taps[layer][at[:, 0], at[:, 1]], want)
-        loss = loss + r_loss
-    aux.stats.update(zip(("readout colour", "readout shape", "readout xy-err"), r_stats))
+    if readouts:
+        at = torch.tensor([r[:2] for r in readouts])
+        want = torch.tensor([r[2:] for r in readouts], dtype=torch.float32)
+        for layer, head in zip(aux.readout_layers, aux.readout):
+            r_loss, r_stats = readout_loss(head, taps[layer][at[:, 0], at[:, 1]], want)
+            loss = loss + r_loss
+        aux.stats.update(zip(("readout colour", "readout shape", "readout xy-err"), r_stats))
 
     q = torch.tensor([a[0] for a in answering])
     t = torch.tensor([a[1] for a in answering])
-    # (answering row, head, suffix indices that head must attend to): head 0 onto every named
-    # mark, heads 1 and 2 onto the first and the second of two.
+    # (answering row, head, attention columns that head must attend to): head 0 onto everything the
+    # answer is read from; for two named marks, heads 1 and 2 onto the first and the second.
     wanted = []
-    for i, (_, _, marks) in enumerate(answering):
-        wanted.append((i, 0, [m[0] for m in marks]))
+    for i, (_, _, marks, columns) in enumerate(answering):
+        wanted.append((i, 0, columns))
         if len(marks) == 2:
-            wanted += [(i, 1, [marks[0][0]]), (i, 2, [marks[1][0]])]
+            wanted += [(i, 1, columns[:1]), (i, 2, columns[1:])]
     rows = torch.tensor([w[0] for w in wanted])
     heads = torch.tensor([w[1] for w in wanted])
     on_target = torch.zeros(len(wanted), attn[0].shape[-1])
-    for j, (_, _, cols) in enumerate(wanted):
-        on_target[j, [lp + c for c in cols]] = 1.0
+    for j, (_, _, columns) in enumerate(wanted):
+        on_target[j, columns] = 1.0
+    finds = torch.tensor([not answering[w[0]][2] for w in wanted])
     for layer in aux.attend_layers:
         mass = (attn[layer][q[rows], heads, t[rows]] * on_target).sum(-1)
         loss = loss - torch.log(mass + 1e-6).mean()
-        aux.stats[f"attn mass L{layer}"] = mass.mean().item()
+        aux.stats[f"attn mass L{layer}"] = mass[~finds].mean().item() if (~finds).any() else float("nan")
+        aux.stats[f"find mass L{layer}"] = mass[finds].mean().item() if finds.any() else float("nan")
     two = [i for i, a in enumerate(answering) if len(a[2]) == 2]
     if two:
         qq, tt = q[two], t[two]
@@ -194,13 +197,14 @@ def run_batch(
     vis = stitch_batch(model, feats, b, rows, cols)
     pre = prefix_embeds(model, meta["prefix_ids"], meta["image_token_id"], vis)
     lp = pre.shape[1]
+    g = int(round(math.sqrt(feats.shape[1])))  # feature cells per crop side
+    first = meta["prefix_ids"].index(meta["image_token_id"])  # where the visual tokens start
     taps: List[torch.Tensor] = [] if aux is not None else None  # the position probe's input
     _, presents = model.decode(pre, torch.ones(b, lp, dtype=torch.long), torch.arange(lp).expand(b, lp), taps=taps)
     extra = feats.new_zeros(())
     if aux is not None:
         extra, _ = scenes_cell_loss(aux, data, scene_ids, feats, rows, cols)
-        is_cell, xy = visual_positions(rows, cols, int(round(math.sqrt(feats.shape[1]))))
-        first = meta["prefix_ids"].index(meta["image_token_id"])
+        is_cell, xy = visual_positions(rows, cols, g)
         hid = taps[aux.pos_layer][:, first : first + is_cell.numel()][:, is_cell]
         extra = extra + 10.0 * F.mse_loss(aux.pos(hid), xy.expand(b, -1, -1))
 
@@ -209,10 +213,18 @@ def run_batch(
         for qa in qas:
             seq = qa.suffix_ids + qa.answer_ids
             if aux is not None:
-                marks = mark_readout_targets(data.scenes[scene_ids[k]], qa.suffix_ids, meta["mark_ref_ids"])
+                scene = data.scenes[scene_ids[k]]
+                marks = mark_readout_targets(scene, qa.suffix_ids, meta["mark_ref_ids"])
                 readouts.extend((len(inputs),) + r for r in marks)
                 if marks:
-                    answering.append((len(inputs), len(qa.suffix_ids) - 1, marks))
+                    # The last question token answers; it looks at the named marks' " #N".
+                    answering.append((len(inputs), len(qa.suffix_ids) - 1, marks, [lp + m[0] for m in marks]))
+                elif qa.type == "find":
+                    # "Mark: N<eot>": the position before N predicts it, from mark N's cells.
+                    assert qa.answer_ids[-1] == meta["eot_id"], qa.answer
+                    mark = int(qa.answer.rsplit(" ", 1)[1])
+                    cells = [first + c for c in mark_token_indices(scene, mark, rows, cols, g)]
+                    answering.append((len(inputs), len(seq) - 3, [], cells))
             owner.append(k)
             inputs.append(seq[:-1])
             targets.append([-100] * (len(qa.suffix_ids) - 1) + qa.answer_ids)
@@ -229,11 +241,11 @@ def run_batch(
     # Right padding is harmless: causal attention keeps real tokens from seeing it.
     mask = torch.ones(n, lp + ls, dtype=torch.long)
     pos = (lp + torch.arange(ls)).expand(n, ls)
-    q_taps: List[torch.Tensor] = [] if readouts else None
-    a_taps: List[torch.Tensor] = [] if readouts else None
+    q_taps: List[torch.Tensor] = [] if answering else None
+    a_taps: List[torch.Tensor] = [] if answering else None
     hidden, _ = model.decode(emb, mask, pos, past, taps=q_taps, attn_taps=a_taps)
-    if readouts:
-        extra = extra + question_aux_loss(aux, q_taps, a_taps, lp, readouts, answering)
+    if answering:
+        extra = extra + question_aux_loss(aux, q_taps, a_taps, readouts, answering)
     sel = tgt != -100
     logits = model.language_model.lm_head(hidden[sel])
     loss = F.cross_entropy(logits, tgt[sel]) + (aux.weight * extra if aux is not None else 0.0)
@@ -361,7 +373,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--run", type=Path, default=HERE / "runs" / "main")
     ap.add_argument("--vision-minutes", type=float, default=20.0, help="stage 1 budget (0 skips it)")
-    ap.add_argument("--minutes", type=float, default=60.0, help="stage 2 budget; the LR schedule follows it")
+    ap.add_argument("--minutes", type=float, default=66.0, help="stage 2 budget; the LR schedule follows it")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--vision-batch", type=int, default=24, help="scenes per stage-1 step")
     ap.add_argument("--vision-lr", type=float, default=3e-3)
@@ -380,11 +392,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", type=Path, default=None, help="start from this checkpoint (weights and aux heads)")
     ap.add_argument("--type-weight", action="append", default=None, metavar="TYPE=W",
-                    help="sample this question type W times as often (repeatable; default compare=2 spatial=2)")
+                    help="sample this question type W times as often (repeatable; default compare=2 spatial=2 find=3 count=2)")
     ap.add_argument("--no-aux", action="store_true", help="answer-token loss only (stage 1 needs the aux heads)")
     args = ap.parse_args()
 
-    args.type_weight = args.type_weight or ["compare=2", "spatial=2"]
+    args.type_weight = args.type_weight or ["compare=2", "spatial=2", "find=3", "count=2"]
     type_weights = {t: float(w) for t, w in (x.split("=") for x in args.type_weight)}
     torch.set_num_threads(args.threads)
     random.seed(args.seed)
