@@ -91,7 +91,9 @@ class AuxHeads(torch.nn.Module):
     - at the position that answers a question naming marks, on each of `attend_layers`: head 0
       attends to the named marks' " #N", heads 1 and 2 to the first and the second (two-mark
       questions), and for two-mark questions what that position must know about the pair, from
-      the same layers' outputs."""
+      the same layers' outputs;
+    - for "find", at the position that predicts the digit of "Mark: N", on the same layers: head 0
+      attends to mark N's box and label cells."""
 
     def __init__(
         self, hidden: int, pos_layer: int, readout_layers: Sequence[int], attend_layers: Sequence[int], weight: float
