@@ -41,7 +41,9 @@ async function demo(): Promise<boolean> {
   );
   try {
     await server.waitUntilReady(READY_TIMEOUT_MS);
-    console.log('   ready\n\n== The example harness: four classic Set-of-Mark checks\n');
+    console.log(
+      '   ready\n\n== The example harness: four classic Set-of-Mark checks, at 224x168 and 672x504\n',
+    );
     await using client = createClient({ baseUrl: server.url });
     const report = await runHarness({ client, runs: 1 });
     console.log(`${formatReport(report)}\n\n== The quickstart (examples/quickstart.ts)\n`);

@@ -6,13 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isVerifiedRevision } from '../harness/harness.js';
-import { bundledModelRevision, startBundledServer } from '../test-support/bundled-server.js';
+import { startBundledServer } from '../test-support/bundled-server.js';
 import type { RunningServer } from '../test-support/bundled-server.js';
 
 const BIN = fileURLToPath(new URL('./magma-som.mjs', import.meta.url));
 const ASSET = fileURLToPath(new URL('../assets/shapes.png', import.meta.url));
-const unverified = !isVerifiedRevision(bundledModelRevision());
 // The quickstart's boxes on assets/shapes.png: #1 the red circle, #2 the blue square.
 const CIRCLE = '130,50,182,102';
 const SQUARE = '38,66,90,118';
@@ -81,7 +79,7 @@ describe('magma-som ask', () => {
     );
     expect(run.stderr).toContain(`marked image: ${join(dir, 'shapes.marked.png')}`);
     expect(run.code).toBe(0);
-    if (!unverified) expect(run.stdout.trim()).toBe('red');
+    expect(run.stdout.trim()).toBe('red');
 
     const marked = join(dir, 'shapes.marked.png');
     expect(await sharp(marked).metadata()).toMatchObject({
@@ -120,7 +118,7 @@ describe('magma-som ask', () => {
     expect(response.model.id).toBe('magma-tiny-som');
     expect(response.usage.completionTokens).toBeLessThanOrEqual(8);
     expect(response.markedImage).toBeUndefined();
-    if (!unverified) expect(response.answer).toBe('blue');
+    expect(response.answer).toBe('blue');
     expect(existsSync(join(dir, 'alone.marked.png'))).toBe(false);
   });
 

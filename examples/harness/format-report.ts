@@ -34,7 +34,7 @@ export function formatReport(report: HarnessReport): string {
   for (const check of report.checks) {
     lines.push(
       '',
-      `${verdict(check)} ${check.type.padEnd(8)} ${JSON.stringify(check.question)}`,
+      `${verdict(check)} ${check.type.padEnd(8)} ${check.image.padEnd(9)} ${JSON.stringify(check.question)}`,
       ...answerLines(check),
       `    expected: ${JSON.stringify(check.expected)}${report.asserted ? '' : ' (tiny-model format)'}`,
       `    latency:  ${latency(check)}`,

@@ -5,23 +5,16 @@ import sharp from 'sharp';
 import type { MagmaClient } from '@magma-som/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classicQuestions } from '../../tools/tiny-model/questions.js';
-import { bundledModelRevision, startBundledServer } from '../test-support/bundled-server.js';
+import { startBundledServer } from '../test-support/bundled-server.js';
 import type { RunningServer } from '../test-support/bundled-server.js';
 import { formatReport } from './format-report.js';
-import {
-  TINY_MODEL_ID,
-  UNTRAINED_REVISION,
-  assertionPolicy,
-  isVerifiedRevision,
-  runHarness,
-} from './harness.js';
+import { TINY_MODEL_ID, assertionPolicy, runHarness } from './harness.js';
 import type { HarnessReport } from './harness.js';
 import { percentile } from './latency.js';
 import { renderMarkedScene } from './scene.js';
 
 // Until trained weights land, the bundle is random (revision "random-0") and its answers
 // mean nothing: only then is the answer check skipped.
-const unverified = !isVerifiedRevision(bundledModelRevision());
 const RUNS = 2;
 const RUN_TS = fileURLToPath(new URL('./run.ts', import.meta.url));
 
@@ -61,41 +54,53 @@ afterAll(async () => {
 });
 
 describe('the example harness against the bundled model', () => {
-  it('asks the four classic checks, in the trained phrasings, each RUNS times', async () => {
+  it('asks the four classic checks at 224x168 and 672x504, in the trained phrasings, each RUNS times', async () => {
     const scene = await renderMarkedScene();
     const expected = classicQuestions(scene.description);
     expect(report.model.id).toBe(TINY_MODEL_ID);
-    expect(report.checks.map((c) => c.type)).toEqual(['describe', 'color', 'compare', 'spatial']);
-    expect(report.checks.map((c) => c.question)).toEqual(expected.map((q) => q.question));
+    const types = ['describe', 'color', 'compare', 'spatial'];
+    expect(report.checks.map((c) => c.type)).toEqual([...types, ...types]);
+    expect(report.checks.map((c) => c.image)).toEqual([
+      ...Array(4).fill('224x168'),
+      ...Array(4).fill('672x504'),
+    ]);
+    expect(report.checks.map((c) => c.question)).toEqual(
+      [...expected, ...expected].map((q) => q.question),
+    );
+    // The larger scene's marks are the scaled boxes, so the answers are the same.
+    expect(report.checks.slice(4).map((c) => c.expected)).toEqual(
+      report.checks.slice(0, 4).map((c) => c.expected),
+    );
     for (const check of report.checks) {
       expect(check.answers).toHaveLength(RUNS);
       expect(check.latencyMs.samples).toHaveLength(RUNS);
-      expect(check.latencyMs.p95).toBeGreaterThanOrEqual(check.latencyMs.p50);
+      // Real round trips, each a positive time; with RUNS = 2 samples the nearest-rank p50 is
+      // the faster one and p95 the slower one.
+      for (const ms of check.latencyMs.samples) expect(ms).toBeGreaterThan(0);
+      expect(check.latencyMs.p50).toBe(Math.min(...check.latencyMs.samples));
+      expect(check.latencyMs.p95).toBe(Math.max(...check.latencyMs.samples));
     }
-    expect(report.asserted).toBe(!unverified);
+    expect(report.asserted).toBe(true);
   });
 
-  it.skipIf(unverified)(
-    'gets all four answers right with a tiny-model bundle that meets its accuracy target',
-    () => {
-      expect(report.checks.map((c) => c.answers)).toEqual(
-        report.checks.map((c) => Array(RUNS).fill(c.expected)),
-      );
-      expect(report.checks.every((c) => c.passed === true)).toBe(true);
-      expect(report.passed).toBe(true);
-      expect(formatReport(report)).toContain('4/4 checks passed');
-    },
-  );
+  it('gets all four answers right at both sizes with a tiny-model bundle that meets its accuracy target', () => {
+    expect(report.checks.map((c) => c.answers)).toEqual(
+      report.checks.map((c) => Array(RUNS).fill(c.expected)),
+    );
+    expect(report.checks.every((c) => c.passed === true)).toBe(true);
+    expect(report.passed).toBe(true);
+    expect(formatReport(report)).toContain('8/8 checks passed');
+  });
 });
 
 describe('harness/run.ts, the command line', () => {
   it('prints the report as JSON and exits 0 unless an asserted check failed', async () => {
     const run = await runCli('--url', running.url, '--runs', '1', '--json');
     const printed = JSON.parse(run.stdout) as HarnessReport;
-    expect(printed.checks.map((c) => c.answers.length)).toEqual([1, 1, 1, 1]);
+    expect(printed.checks.map((c) => c.answers.length)).toEqual(Array(8).fill(1));
     expect(printed.model.id).toBe(TINY_MODEL_ID);
     expect(run.code).toBe(printed.passed ? 0 : 1);
-    if (!unverified) expect(run.code).toBe(0);
+    expect(run.code).toBe(0);
   });
 
   it('exits 1 with a message when the server cannot be reached, 2 for bad options', async () => {
@@ -107,7 +112,7 @@ describe('harness/run.ts, the command line', () => {
     const bad = await runCli('--runs', 'many');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--runs must be a whole number >= 1');
-  });
+  }, 180_000); // two CLI processes, each compiling TypeScript at start-up: slow on a loaded machine
 });
 
 describe('what the harness expects', () => {
@@ -134,12 +139,9 @@ describe('what the harness expects', () => {
     ]);
   });
 
-  it('asserts answers only for the trained tiny model', () => {
+  it('asserts answers for every revision of the tiny model, and only for it', () => {
     expect(assertionPolicy({ id: TINY_MODEL_ID, revision: '2026-11-21.1' }).asserted).toBe(true);
-    expect(assertionPolicy({ id: TINY_MODEL_ID, revision: UNTRAINED_REVISION }).asserted).toBe(
-      false,
-    );
-    expect(assertionPolicy({ id: TINY_MODEL_ID, revision: '2026-11-21.2' }).note).toMatch(/54\.1%/);
+    expect(assertionPolicy({ id: TINY_MODEL_ID, revision: 'random-0' }).asserted).toBe(true);
     expect(assertionPolicy({ id: 'microsoft/Magma-8B', revision: 'main' })).toMatchObject({
       asserted: false,
     });

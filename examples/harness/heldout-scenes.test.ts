@@ -2,12 +2,11 @@ import { createClient } from '@magma-som/sdk';
 import type { MagmaClient } from '@magma-som/sdk';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderScene } from '../../tools/scenes/index.js';
 import { evalScene } from '../../tools/tiny-model/eval-scenes.js';
+import { QUESTION_TYPES } from '../../tools/tiny-model/questions.js';
 import type { QuestionAnswer } from '../../tools/tiny-model/questions.js';
-import { bundledModelRevision, startBundledServer } from '../test-support/bundled-server.js';
+import { bundledModelEval, startBundledServer } from '../test-support/bundled-server.js';
 import type { RunningServer } from '../test-support/bundled-server.js';
-import { isVerifiedRevision } from './harness.js';
 
 /**
  * The default model, through the whole product: the first held-out eval scenes (the stream
@@ -16,12 +15,14 @@ import { isVerifiedRevision } from './harness.js';
  */
 const SCENES = 8;
 /**
- * Greedy decoding is deterministic, so a bundle's misses on this sample are fixed: revision
- * 2026-11-22.3 (98.1% on the full eval) answers 49 of these 52 right (94.2%); all three misses
- * are one crowded 1x2 scene's describe, find and marked-count questions. The bar guards against
- * regressions with room for a retrained bundle's different misses.
+ * Greedy decoding is deterministic, so a bundle's answers on this sample are fixed; what is
+ * asserted is that the server answers them as well as the engine eval measured for this bundle
+ * (recorded in its config.json by `npm run eval -- --record`), within a margin for the sample's
+ * small size (about 55 questions: 2.5 standard deviations at 80% is 13 points).
  */
-const MIN_EXACT_MATCH = 0.85;
+const MARGIN = 0.15;
+const recorded = bundledModelEval();
+const MIN_EXACT_MATCH = recorded.in_distribution.correct / recorded.in_distribution.total - MARGIN;
 
 interface Case {
   readonly grid: string;
@@ -29,12 +30,10 @@ interface Case {
   got?: string;
 }
 
-const unverified = !isVerifiedRevision(bundledModelRevision());
 let running: RunningServer;
 let client: MagmaClient;
 
 beforeAll(async () => {
-  if (unverified) return;
   running = await startBundledServer();
   client = createClient({ baseUrl: running.url });
 }, 120_000);
@@ -44,13 +43,13 @@ afterAll(async () => {
   await running?.server.shutdown();
 });
 
-describe.skipIf(unverified)('held-out scenes through the server (default model)', () => {
+describe('held-out scenes through the server (default model)', () => {
   it('answers the templated questions right', async () => {
     const cases: Case[] = [];
     for (let i = 0; i < SCENES; i++) {
-      const { grid, scene, questions: qas } = evalScene(1, i);
-      const { width, height } = scene.spec;
-      const png = await sharp(renderScene(scene.spec).data, {
+      const { grid, scene, questions: qas } = await evalScene(1, i);
+      const { width, height } = scene.base;
+      const png = await sharp(scene.base.data, {
         raw: { width, height, channels: 3 },
       })
         .png()
@@ -74,13 +73,8 @@ describe.skipIf(unverified)('held-out scenes through the server (default model)'
       .join('\n');
     expect(cases.length).toBeGreaterThanOrEqual(SCENES * 5);
     expect(exact, `misses:\n${report}`).toBeGreaterThanOrEqual(MIN_EXACT_MATCH);
-    // Every question type is asked, and each is answered right at least once.
+    // Every question type is asked; a bundle's weak types show in the recorded eval, not here.
     const types = new Set(cases.map((c) => c.qa.type));
-    for (const type of types) {
-      expect(
-        cases.some((c) => c.qa.type === type && c.got === c.qa.answer),
-        `${type} never right`,
-      ).toBe(true);
-    }
+    expect([...types].sort()).toEqual([...QUESTION_TYPES].sort());
   }, 120_000);
 });

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import type { Mark } from '@magma-som/sdk';
 import { markBoxFor, renderScene } from '../../tools/scenes/index.js';
 import type { SceneSpec } from '../../tools/scenes/index.js';
+import type { RgbImage } from '../../packages/server/src/images/types.js';
 import type { SceneDescription } from '../../tools/tiny-model/questions.js';
 
 /**
@@ -24,15 +25,39 @@ export const CLASSIC_LABELS: readonly number[] = [1, 2];
 export interface MarkedScene {
   /** The scene as a PNG file, without marks: the server draws them. */
   readonly png: Buffer;
+  /** The same pixels, raw. */
+  readonly image: RgbImage;
   readonly marks: readonly Mark[];
   /** What the question templates need to compute the right answers. */
   readonly description: SceneDescription;
 }
 
+/**
+ * The scene `scale` times larger: canvas and shapes scaled, and (in renderMarkedScene) the
+ * marks are the scaled boxes of the original, as a user would scale a screenshot and its boxes.
+ */
+export function scaleScene(spec: SceneSpec, scale: number): SceneSpec {
+  return {
+    ...spec,
+    width: spec.width * scale,
+    height: spec.height * scale,
+    shapes: spec.shapes.map((s) => ({
+      ...s,
+      cx: s.cx * scale,
+      cy: s.cy * scale,
+      size: s.size * scale,
+    })),
+  };
+}
+
 export async function renderMarkedScene(
-  spec: SceneSpec = CLASSIC_SCENE,
+  original: SceneSpec = CLASSIC_SCENE,
   labels: readonly number[] = CLASSIC_LABELS,
+  scale = 1,
 ): Promise<MarkedScene> {
+  if (!Number.isInteger(scale) || scale < 1)
+    throw new RangeError(`scale must be a whole number >= 1`);
+  const spec = scaleScene(original, scale);
   const { width, height } = spec;
   const image = renderScene(spec);
   const png = await sharp(image.data, { raw: { width, height, channels: 3 } })
@@ -43,10 +68,16 @@ export async function renderMarkedScene(
     if (label === undefined) throw new RangeError(`no label for shape ${i}`);
     return label;
   };
-  const marks = spec.shapes.map((shape, i) => ({
-    label: labelOf(i),
-    ...markBoxFor(shape, width, height),
-  }));
+  const marks = original.shapes.map((shape, i) => {
+    const box = markBoxFor(shape, original.width, original.height);
+    return {
+      label: labelOf(i),
+      x1: box.x1 * scale,
+      y1: box.y1 * scale,
+      x2: box.x2 * scale,
+      y2: box.y2 * scale,
+    };
+  });
   const objects = spec.shapes.map((shape, i) => ({
     shape: shape.kind,
     color: shape.color,
@@ -54,5 +85,5 @@ export async function renderMarkedScene(
     cy: shape.cy,
     mark: labelOf(i),
   }));
-  return { png, marks, description: { width, height, objects } };
+  return { png, image, marks, description: { width, height, objects } };
 }

@@ -24,11 +24,40 @@ export async function startBundledServer(): Promise<RunningServer> {
   return { server, url };
 }
 
+interface BundleConfigJson {
+  revision?: string;
+  magma_som?: { eval?: RecordedEval };
+}
+
+/** What `npm run eval -- --record` measured for the bundle, kept in its config.json. */
+export interface RecordedEval {
+  readonly revision: string;
+  readonly in_distribution: { readonly correct: number; readonly total: number };
+}
+
+function bundledConfig(): BundleConfigJson {
+  const config = loadConfig({});
+  return JSON.parse(readFileSync(`${config.modelDir}/config.json`, 'utf8')) as BundleConfigJson;
+}
+
 /** The bundled model's revision, read from its config.json without starting anything. */
 export function bundledModelRevision(): string {
-  const config = loadConfig({});
-  const json = JSON.parse(readFileSync(`${config.modelDir}/config.json`, 'utf8')) as {
-    revision?: string;
-  };
-  return json.revision ?? '';
+  return bundledConfig().revision ?? '';
+}
+
+/**
+ * The bundled model's recorded eval, for tests that hold the served answers to what the eval
+ * measured. Throws when the bundle has none or it is another revision's: a bundle ships with
+ * its eval recorded, so there is no way to turn the answer checks off.
+ */
+export function bundledModelEval(): RecordedEval {
+  const json = bundledConfig();
+  const recorded = json.magma_som?.eval;
+  if (recorded === undefined)
+    throw new Error('the bundled model has no recorded eval: run npm run eval -- --record');
+  if (recorded.revision !== json.revision)
+    throw new Error(
+      `the recorded eval is of revision ${recorded.revision}, the bundle is ${json.revision}`,
+    );
+  return recorded;
 }

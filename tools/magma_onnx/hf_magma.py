@@ -120,6 +120,11 @@ def bundle_configs(model, src: ExportSource, snapshot: Path, revision: str, dtyp
             "max_num_crops": vision.get("max_num_crops", 4),
         },
         "action_token_range": [127744, 127999],
+        # docs/BUNDLE.md "magma_som": the model-pixel floor for marks. Magma-8B's own training
+        # screenshots (~1920x1080, labels at its 30 px cap) reach its 1024 px grid at ~0.5x, so
+        # ~16 px labels and Magma's 2 px outlines are what it read; Magma's image-pixel rule
+        # stays the floor above that (packages/server/src/images/mark-sizing.ts).
+        "magma_som": {"marks": {"min_label_text_height": 16, "min_outline_width": 2}},
     }
     preprocessor = json.loads((snapshot / "preprocessor_config.json").read_text())
     generation = json.loads((snapshot / "generation_config.json").read_text())

@@ -78,12 +78,20 @@ export class PromptIdsBuilder {
     return [...this.tokenizer.encode(answer, { add_special_tokens: false }).ids, this.eotId];
   }
 
-  /** Ids of " #N" as it appears in a question, for N = 1..maxMark (the trainer's mark-readout positions). */
+  /**
+   * Ids of the digit N, for N = 1..maxMark: where a question names mark N, however it is worded
+   * ("#2", "mark 2", "object #2"), since Llama-3's pre-tokenizer always splits digits off. The
+   * trainer's mark-readout and attention targets sit on these positions; questions hold no other
+   * digits.
+   */
   markRefIds(maxMark: number): number[][] {
-    return Array.from(
-      { length: maxMark },
-      (_, i) => this.tokenizer.encode(` #${i + 1}`, { add_special_tokens: false }).ids,
-    );
+    return Array.from({ length: maxMark }, (_, i) => {
+      const ids = this.tokenizer.encode(`${i + 1}`, { add_special_tokens: false }).ids;
+      const inContext = this.tokenizer.encode(`mark #${i + 1}?`, { add_special_tokens: false }).ids;
+      if (ids.length !== 1 || !inContext.includes(ids[0]!))
+        throw new Error(`the digit ${i + 1} is not one token of its own in a question`);
+      return ids;
+    });
   }
 
   decode(ids: number[]): string {

@@ -14,7 +14,7 @@ export const COLORS: readonly ColorName[] = COLOR_NAMES;
 export type { ColorName };
 
 /** Plural forms used by the counting question. */
-const SHAPE_PLURALS: Record<ShapeName, string> = {
+export const SHAPE_PLURALS: Record<ShapeName, string> = {
   circle: 'circles',
   square: 'squares',
   triangle: 'triangles',
@@ -102,8 +102,21 @@ function markedObjects(scene: SceneDescription): Marked[] {
   return scene.objects.filter((o): o is Marked => o.mark !== null).sort((a, b) => a.mark - b.mark);
 }
 
-/** Every question that has one exact answer for this scene, grouped by type. */
-export function allQuestions(scene: SceneDescription): Map<QuestionType, QuestionAnswer[]> {
+/** How question texts are worded: one text per template key and slots (see wordings.ts). */
+export type Phrase = <K extends keyof typeof templates>(
+  key: K,
+  ...args: Parameters<(typeof templates)[K]>
+) => string;
+
+/** The canonical wording: exactly the templates above. */
+export const canonicalPhrase: Phrase = (key, ...args) =>
+  (templates[key] as (...a: typeof args) => string)(...args);
+
+/** Every question that has one exact answer for this scene, grouped by type, worded by `phrase`. */
+export function allQuestions(
+  scene: SceneDescription,
+  phrase: Phrase = canonicalPhrase,
+): Map<QuestionType, QuestionAnswer[]> {
   const byType = new Map<QuestionType, QuestionAnswer[]>(QUESTION_TYPES.map((t) => [t, []]));
   const add = (type: QuestionType, question: string, answer: string) =>
     byType.get(type)?.push({ type, question, answer });
@@ -111,28 +124,28 @@ export function allQuestions(scene: SceneDescription): Map<QuestionType, Questio
   const dx = SPATIAL_MARGIN * scene.width;
   const dy = SPATIAL_MARGIN * scene.height;
 
-  if (marked.length > 0) add('describe', templates.describe(), answers.describe(marked));
+  if (marked.length > 0) add('describe', phrase('describe'), answers.describe(marked));
   for (const o of marked) {
-    add('color', templates.color(o.mark), answers.word(o.color));
-    add('shape', templates.shape(o.mark), answers.word(o.shape));
+    add('color', phrase('color', o.mark), answers.word(o.color));
+    add('shape', phrase('shape', o.mark), answers.word(o.shape));
   }
   for (const a of marked) {
     for (const b of marked) {
       if (a === b) continue;
-      add('compare', templates.sameColor(a.mark, b.mark), answers.yesNo(a.color === b.color));
-      add('compare', templates.sameShape(a.mark, b.mark), answers.yesNo(a.shape === b.shape));
+      add('compare', phrase('sameColor', a.mark, b.mark), answers.yesNo(a.color === b.color));
+      add('compare', phrase('sameShape', a.mark, b.mark), answers.yesNo(a.shape === b.shape));
       if (Math.abs(a.cx - b.cx) >= dx) {
-        add('spatial', templates.leftOf(a.mark, b.mark), answers.yesNo(a.cx < b.cx));
-        add('spatial', templates.rightOf(a.mark, b.mark), answers.yesNo(a.cx > b.cx));
+        add('spatial', phrase('leftOf', a.mark, b.mark), answers.yesNo(a.cx < b.cx));
+        add('spatial', phrase('rightOf', a.mark, b.mark), answers.yesNo(a.cx > b.cx));
         add(
           'spatial',
-          templates.whichLeft(a.mark, b.mark),
+          phrase('whichLeft', a.mark, b.mark),
           answers.markRef(a.cx < b.cx ? a.mark : b.mark),
         );
       }
       if (Math.abs(a.cy - b.cy) >= dy) {
-        add('spatial', templates.above(a.mark, b.mark), answers.yesNo(a.cy < b.cy));
-        add('spatial', templates.below(a.mark, b.mark), answers.yesNo(a.cy > b.cy));
+        add('spatial', phrase('above', a.mark, b.mark), answers.yesNo(a.cy < b.cy));
+        add('spatial', phrase('below', a.mark, b.mark), answers.yesNo(a.cy > b.cy));
       }
     }
   }
@@ -141,34 +154,39 @@ export function allQuestions(scene: SceneDescription): Map<QuestionType, Questio
       const hits = marked.filter((o) => o.color === color && o.shape === shape);
       const first = hits[0];
       if (hits.length === 1 && first)
-        add('find', templates.find(color, shape), answers.mark(first.mark));
+        add('find', phrase('find', color, shape), answers.mark(first.mark));
     }
   }
   for (const shape of SHAPES) {
     add(
       'count',
-      templates.countShape(shape),
+      phrase('countShape', shape),
       answers.count(scene.objects.filter((o) => o.shape === shape).length),
     );
   }
   for (const color of COLORS) {
     add(
       'count',
-      templates.countColor(color),
+      phrase('countColor', color),
       answers.count(scene.objects.filter((o) => o.color === color).length),
     );
   }
-  add('count', templates.countMarked(), answers.count(marked.length));
+  add('count', phrase('countMarked'), answers.count(marked.length));
   return byType;
 }
 
 /**
  * Up to `perType` random questions of each type for one scene (fewer when the scene
- * allows fewer), in a random order. Deterministic for a given rng state.
+ * allows fewer), in a random order, worded by `phrase`. Deterministic for a given rng state.
  */
-export function sampleQuestions(scene: SceneDescription, rng: Rng, perType = 1): QuestionAnswer[] {
+export function sampleQuestions(
+  scene: SceneDescription,
+  rng: Rng,
+  perType = 1,
+  phrase: Phrase = canonicalPhrase,
+): QuestionAnswer[] {
   const out: QuestionAnswer[] = [];
-  for (const [, list] of allQuestions(scene)) {
+  for (const [, list] of allQuestions(scene, phrase)) {
     out.push(...shuffled(rng, list).slice(0, perType));
   }
   return shuffled(rng, out);

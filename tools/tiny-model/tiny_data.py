@@ -63,10 +63,15 @@ class Scene:
     qas: List[QA]
     objects: List[dict] = field(default_factory=list)  # shapes: shape, color, cx, cy, mark (or None)
     marks: List[dict] = field(default_factory=list)  # drawn marks: label, box and text pixel rects
+    # The scene before it was stretched to the crop grid: size, background kind, JPEG quality.
+    source: dict = field(default_factory=dict)
 
 
 class SceneSet:
-    """One split written by generate-data.ts: images in <split>.rgb, scenes in <split>.jsonl."""
+    """One split written by generate-data.ts: images in <split>.rgb, scenes in <split>.jsonl.
+
+    Images are stored at model resolution (the crop grid's size) and every coordinate is in those
+    pixels, so `image_to_crops` on them is a plain cut into crops."""
 
     def __init__(self, data_dir: Path, split: str):
         self.rgb = np.memmap(data_dir / f"{split}.rgb", dtype=np.uint8, mode="r")

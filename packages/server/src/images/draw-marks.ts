@@ -1,6 +1,8 @@
 import { createCanvas } from '@napi-rs/canvas';
 import { labelFont, layoutMarks } from './mark-layout.js';
 import type { MarkLayout, PixelRect, PlacedLabel } from './mark-layout.js';
+import { magmaMarkSizing } from './mark-sizing.js';
+import type { MarkSizing } from './mark-sizing.js';
 import { assertRgbImage } from './rgb-canvas.js';
 import { fillRect, pasteRgba } from './rgb-pixels.js';
 import type { Rgb } from './rgb-pixels.js';
@@ -9,9 +11,6 @@ import type { MarkBox, RgbImage } from './types.js';
 /** Magma's mark colour, (255, 0, 0). */
 export const MARK_COLOR = '#ff0000';
 export const LABEL_TEXT_COLOR = '#ffffff';
-/** Box outline width in px, drawn inside the box. */
-export const OUTLINE_WIDTH = 2;
-
 const colorCache = new Map<string, Rgb>();
 
 /** A CSS colour as opaque RGB, resolved by the canvas itself so any CSS syntax works. */
@@ -32,9 +31,9 @@ function cssColorToRgb(color: string): Rgb {
  * The outline as four pixel-aligned strips inside the box, written straight into the pixels:
  * every outline pixel is pure mark colour (a stroked path would straddle pixel edges and blur).
  */
-function drawOutline(image: RgbImage, box: PixelRect, color: Rgb): void {
-  const tx = Math.min(OUTLINE_WIDTH, box.width);
-  const ty = Math.min(OUTLINE_WIDTH, box.height);
+function drawOutline(image: RgbImage, box: PixelRect, color: Rgb, width: number): void {
+  const tx = Math.min(width, box.width);
+  const ty = Math.min(width, box.height);
   const right = box.x + box.width;
   const bottom = box.y + box.height;
   fillRect(image, { x: box.x, y: box.y, width: box.width, height: ty }, color);
@@ -62,11 +61,16 @@ function drawLabel(image: RgbImage, label: PlacedLabel, layout: MarkLayout, colo
 }
 
 /**
- * Draws Set-of-Mark marks the way Magma's UI agent did: a 2 px red outline per box, then per
- * mark its number in white on a red rectangle the size of the text, at the spot chosen by
- * `layoutMarks`. Returns a new image; the input is not modified. Same input, same bytes.
+ * Draws Set-of-Mark marks the way Magma's UI agent did: a red outline per box (drawn inside
+ * it), then per mark its number in white on a red rectangle the size of the text, at the spot
+ * chosen by `layoutMarks`. Sizes come from `sizing` (mark-sizing.ts; Magma's plain rule, 2 px
+ * outlines, by default). Returns a new image; the input is not modified. Same input, same bytes.
  */
-export function drawMarks(image: RgbImage, marks: readonly MarkBox[]): RgbImage {
+export function drawMarks(
+  image: RgbImage,
+  marks: readonly MarkBox[],
+  sizing: MarkSizing = magmaMarkSizing(image.width, image.height),
+): RgbImage {
   assertRgbImage(image);
   // A fresh buffer of exactly the image's size, safe to transfer to the engine's worker.
   const out: RgbImage = {
@@ -75,11 +79,16 @@ export function drawMarks(image: RgbImage, marks: readonly MarkBox[]): RgbImage 
     height: image.height,
   };
   if (marks.length === 0) return out;
-  const layout = layoutMarks(image.width, image.height, marks);
+  const layout = layoutMarks(image.width, image.height, marks, sizing.labelTextHeight);
 
   // All outlines first, then labels on top in mark order, as Magma does.
   marks.forEach((mark, index) => {
-    drawOutline(out, layout.boxes[index]!, cssColorToRgb(mark.color ?? MARK_COLOR));
+    drawOutline(
+      out,
+      layout.boxes[index]!,
+      cssColorToRgb(mark.color ?? MARK_COLOR),
+      sizing.outlineWidth,
+    );
   });
   marks.forEach((mark, index) => {
     drawLabel(out, layout.labels[index]!, layout, mark.color ?? MARK_COLOR);

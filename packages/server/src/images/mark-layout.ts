@@ -21,7 +21,8 @@ export const MAX_LABEL_TEXT_HEIGHT = 30;
 export const MIN_LABEL_TEXT_HEIGHT = 16;
 /** Smallest font size tried; the search grows it 1 px at a time. */
 const MIN_FONT_SIZE = 6;
-const MAX_FONT_SIZE = 200;
+/** Large enough for labels sized for the model on very large images (mark-sizing.ts). */
+const MAX_FONT_SIZE = 2048;
 
 /** The 8 spots in the order Magma tries them. */
 export const LABEL_SPOTS = [
@@ -113,12 +114,18 @@ export function targetLabelHeight(width: number, height: number): number {
 
 const fontSizeCache = new Map<number, number>();
 
-/** Magma's search: grow the font until the smaller side of the "555" box reaches the target. */
+/** Magma's search on a width x height image: its plain rule's target (mark-sizing.ts has the others). */
 export function labelFontSize(width: number, height: number): number {
-  const target = targetLabelHeight(width, height);
+  return fontSizeForTextHeight(targetLabelHeight(width, height));
+}
+
+/** Magma's search: grow the font until the smaller side of the "555" box reaches the target. */
+export function fontSizeForTextHeight(target: number): number {
   const cached = fontSizeCache.get(target);
   if (cached !== undefined) return cached;
-  let fontSize = MIN_FONT_SIZE;
+  // The "555" box is never taller than ~0.95 em, so no font below 0.75 x target can reach it:
+  // start there instead of at 6 px (same answer, far fewer measurements for large labels).
+  let fontSize = Math.max(MIN_FONT_SIZE, Math.floor(target * 0.75));
   for (; fontSize < MAX_FONT_SIZE; fontSize++) {
     const box = measureLabelText('555', fontSize);
     if (Math.min(box.width, box.height) >= target) break;
@@ -184,17 +191,23 @@ function nearestCornerDistance(a: PixelRect, b: PixelRect): number {
 }
 
 /**
- * Lays out the labels of `marks` on a width x height image. For each mark in order, the
+ * Lays out the labels of `marks` on a width x height image, labels aimed at `labelTextHeight`
+ * (Magma's rule by default; see mark-sizing.ts). For each mark in order, the
  * label takes the first spot (inside the image) whose worst overlap with any other mark's
  * box or any label placed before is smallest; Magma's tie-break subtracts 0.0001 x the
  * nearest-corner distance from each overlap, so among equal overlaps the spot farther from
  * its neighbours wins.
  */
-export function layoutMarks(width: number, height: number, marks: readonly MarkBox[]): MarkLayout {
+export function layoutMarks(
+  width: number,
+  height: number,
+  marks: readonly MarkBox[],
+  labelTextHeight: number = targetLabelHeight(width, height),
+): MarkLayout {
   if (!(width > 0 && height > 0)) {
     throw new RangeError(`image size must be positive, got ${width}x${height}`);
   }
-  const fontSize = labelFontSize(width, height);
+  const fontSize = fontSizeForTextHeight(labelTextHeight);
   const boxes = marks.map((mark) => snapBox(mark, width, height));
   const labels: PlacedLabel[] = [];
   let textAscent = 0;
