@@ -7,6 +7,7 @@ import { decode } from './sections/decode.js';
 import { eventLoop } from './sections/eventloop.js';
 import { memory } from './sections/memory.js';
 import { overhead } from './sections/overhead.js';
+import { prefix } from './sections/prefix.js';
 import { stream } from './sections/stream.js';
 import { throughput } from './sections/throughput.js';
 import { USAGE, parseSettings } from './settings.js';
@@ -24,6 +25,7 @@ const SECTION_RUNNERS: Record<SectionName, (context: BenchContext) => Promise<un
   eventloop: eventLoop,
   decode,
   memory,
+  prefix,
 };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

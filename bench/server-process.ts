@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     deviceId: config.deviceId,
     dtype: config.dtype,
     graphOptimizationLevel: config.graphOptimization,
+    prefixCacheBytes: config.prefixCacheBytes,
     ...(config.intraOpThreads > 0 ? { intraOpNumThreads: config.intraOpThreads } : {}),
     ...(config.interOpThreads > 0 ? { interOpNumThreads: config.interOpThreads } : {}),
     ...batching,

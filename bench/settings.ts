@@ -11,6 +11,7 @@ export const SECTIONS = [
   'throughput',
   'eventloop',
   'memory',
+  'prefix',
 ] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
@@ -27,6 +28,9 @@ export interface BenchSettings {
   /** Requests of the memory run, after warm-up. */
   readonly memoryRequests: number;
   readonly eventLoopRequests: number;
+  /** Prefix-cache section: distinct images, and questions asked about each. */
+  readonly prefixImages: number;
+  readonly prefixQuestions: number;
   readonly maxTokens: number;
   /** maxBatchSize of "batching on" (off is 1). */
   readonly batchSize: number;
@@ -41,6 +45,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --requests N          requests of the memory run (default 2000, quick 100)
   --concurrency 1,4,8   throughput concurrency levels (default 1,4,8,16)
   --max-tokens N        maxTokens of every ask (default 32)
+  --prefix-images N     images of the prefix section (default 20, quick 3; env BENCH_PREFIX_IMAGES)
+  --prefix-questions N  questions per image there (default 5, quick 3; env BENCH_PREFIX_QUESTIONS)
   --batch-size N        maxBatchSize when batching is on (default 16)
   --prefill-policy P    interleave | prefill-first (engine default: interleave)
   --max-prefill-tokens N  prefill budget per decode step (engine default: 2048)
@@ -62,6 +68,8 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
       requests: { type: 'string' },
       concurrency: { type: 'string' },
       'max-tokens': { type: 'string' },
+      'prefix-images': { type: 'string' },
+      'prefix-questions': { type: 'string' },
       'batch-size': { type: 'string' },
       'prefill-policy': { type: 'string' },
       'max-prefill-tokens': { type: 'string' },
@@ -94,6 +102,14 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
     pointRequests: (c) => (quick ? 2 * c + 2 : Math.max(60, 8 * c)),
     memoryRequests: positiveInt('requests', values.requests) ?? (quick ? 100 : 2000),
     eventLoopRequests: quick ? 24 : 160,
+    prefixImages:
+      positiveInt('prefix-images', values['prefix-images'] ?? process.env['BENCH_PREFIX_IMAGES']) ??
+      (quick ? 3 : 20),
+    prefixQuestions:
+      positiveInt(
+        'prefix-questions',
+        values['prefix-questions'] ?? process.env['BENCH_PREFIX_QUESTIONS'],
+      ) ?? (quick ? 3 : 5),
     maxTokens: positiveInt('max-tokens', values['max-tokens']) ?? 32,
     batchSize: positiveInt('batch-size', values['batch-size']) ?? 16,
     prefillPolicy: policy,

@@ -113,6 +113,32 @@ export function renderSummary(report: Report): string {
       `Memory (server RSS after a GC, concurrency ${m.concurrency}): ${m.rssAfterWarmupMiB} MiB after warm-up, ${m.rssFinalMiB} MiB after ${m.requests} more requests (**${m.growthPercent}%**), peak ${m.rssPeakMiB} MiB, trend ${m.trendMiBPer1000Requests} MiB per 1000 requests. Readings: ${m.readings.map((r: { answered: number; rssMiB: number }) => `${r.answered}: ${r.rssMiB}`).join(', ')}.`,
     );
   }
+  const p = results['prefix'];
+  if (p) {
+    const sq = p.sequential;
+    lines.push(
+      '',
+      `Prefix cache (${p.images} images x ${p.questionsPerImage} questions, 1024x768 JPEG with 5 marks, maxTokens ${p.maxTokens}):`,
+      '',
+      '| | p50 ms | p95 ms |',
+      '|---|---|---|',
+      `| concurrency 1, first question of an image (miss) | ${ms(sq.firstMs.p50)} | ${ms(sq.firstMs.p95)} |`,
+      `| concurrency 1, later questions (hits) | ${ms(sq.laterMs.p50)} | ${ms(sq.laterMs.p95)} |`,
+    );
+    lines.push(
+      '',
+      '| concurrency 8 | requests | req/s | p50 ms | p95 ms | from cache |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const [mode, point] of Object.entries(p.concurrent.modes as Record<string, any>))
+      lines.push(
+        `| ${mode} | ${point.requests}${point.errors ? ` (+${point.errors} errors)` : ''} | ${point.requestsPerSecond.toFixed(2)} | ${ms(point.latencyMs.p50)} | ${ms(point.latencyMs.p95)} | ${point.answersFromCache} |`,
+      );
+    lines.push(
+      '',
+      `Later / first p50 = ${sq.laterOverFirstP50}; cache on / off throughput = ${p.concurrent.throughputRatio}x; answers differing between on and off: ${p.concurrent.answersDiffering}.`,
+    );
+  }
   lines.push('', ...renderTargets(results));
   return lines.join('\n');
 }
@@ -139,6 +165,20 @@ function renderTargets(results: Record<string, any>): string[] {
   const growth = results['memory']?.growthPercent as number | undefined;
   if (growth !== undefined)
     rows.push(['RSS growth < 5% across the memory run', `${growth}%`, growth < 5]);
+  const prefixRatio = results['prefix']?.sequential?.laterOverFirstP50 as number | undefined;
+  if (prefixRatio !== undefined)
+    rows.push([
+      'prefix cache: later questions p50 <= 0.35x the first (concurrency 1)',
+      `${prefixRatio}x`,
+      prefixRatio <= 0.35,
+    ]);
+  const prefixThroughput = results['prefix']?.concurrent?.throughputRatio as number | undefined;
+  if (prefixThroughput !== undefined)
+    rows.push([
+      'prefix cache: throughput on >= 2.5x off (5 questions per image, concurrency 8)',
+      `${prefixThroughput}x`,
+      prefixThroughput >= 2.5,
+    ]);
   if (rows.length === 0) return [];
   return [
     '| target | measured | met |',

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -242,7 +242,14 @@ def tiny_source(model: MagmaTiny) -> ExportSource:
     )
 
 
-def tiny_configs(cfg: MagmaTinyConfig, tok: dict, name: str, revision: str) -> Dict[str, dict]:
+# What magma-tiny-som was trained to read, in model pixels (docs/BUNDLE.md "magma_som"): the
+# server sizes labels and outlines so they reach this after the processor's resize.
+TINY_MARK_MINIMUMS = {"min_label_text_height": 16, "min_outline_width": 2}
+
+
+def tiny_configs(
+    cfg: MagmaTinyConfig, tok: dict, name: str, revision: str, training: Optional[dict] = None
+) -> Dict[str, dict]:
     t, v = cfg.text, cfg.vision
     bos, eot, eos, pad = (token_id(tok, x) for x in ("<|begin_of_text|>", "<|eot_id|>", "<|end_of_text|>", "<pad>"))
     config = {
@@ -268,6 +275,10 @@ def tiny_configs(cfg: MagmaTinyConfig, tok: dict, name: str, revision: str) -> D
             "img_anyres_strategy": "crop",
             "max_num_crops": NUM_CROPS,
         },
+        "magma_som": {
+            "marks": TINY_MARK_MINIMUMS,
+            **({"training": training} if training else {}),
+        },
     }
     preprocessor = {
         "image_processor_type": "MagmaImageProcessor",
@@ -288,7 +299,9 @@ def tiny_configs(cfg: MagmaTinyConfig, tok: dict, name: str, revision: str) -> D
     return {"config.json": config, "preprocessor_config.json": preprocessor, "generation_config.json": generation}
 
 
-def export_tiny(model: MagmaTiny, out: Path, tokenizer_dir: Path, name: str, revision: str) -> None:
+def export_tiny(
+    model: MagmaTiny, out: Path, tokenizer_dir: Path, name: str, revision: str, training: Optional[dict] = None
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tok = json.loads((tokenizer_dir / "tokenizer.json").read_text())
     if tok_vocab_size(tok) != model.cfg.text.vocab_size:
@@ -296,7 +309,7 @@ def export_tiny(model: MagmaTiny, out: Path, tokenizer_dir: Path, name: str, rev
     for fname in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if tokenizer_dir.resolve() != out.resolve():
             shutil.copyfile(tokenizer_dir / fname, out / fname)
-    for fname, obj in tiny_configs(model.cfg, tok, name, revision).items():
+    for fname, obj in tiny_configs(model.cfg, tok, name, revision, training).items():
         write_json(out / fname, obj)
     export_graphs(tiny_source(model.eval()), out / "onnx")
 
@@ -307,10 +320,18 @@ def tok_vocab_size(tok: dict) -> int:
 
 
 def load_checkpoint(path: Path) -> MagmaTiny:
+    return load_checkpoint_with_metadata(path)[0]
+
+
+def load_checkpoint_with_metadata(path: Path) -> Tuple[MagmaTiny, Optional[dict]]:
+    """The model and what the trainer recorded about its data and recipe (None for older checkpoints)."""
     ckpt = torch.load(str(path), map_location="cpu")
     model = MagmaTiny(MagmaTinyConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"])
-    return model.eval()
+    training = ckpt.get("training")
+    if training is not None:
+        training = {**training, "step": ckpt.get("step")}
+    return model.eval(), training
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -323,14 +344,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--revision", default="2026-11-21.1")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
+    training = None
     if args.checkpoint:
-        model = load_checkpoint(args.checkpoint)
+        model, training = load_checkpoint_with_metadata(args.checkpoint)
     elif args.random:
         model = MagmaTiny(MagmaTinyConfig()).eval()
     else:
         ap.error("give --checkpoint or --random")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    export_tiny(model, args.out, args.tokenizer_dir or args.out, args.name, args.revision)
+    export_tiny(model, args.out, args.tokenizer_dir or args.out, args.name, args.revision, training)
     print(f"exported {args.out}")
 
 

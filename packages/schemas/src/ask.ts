@@ -5,6 +5,8 @@ import { MarkListSchema, MarkSchema } from './mark.js';
 import { GenerationOptionsSchema } from './generation.js';
 
 export const MarkedImageFormatSchema = z.enum(['png', 'jpeg']);
+export const MarkSizingSchema = z.enum(['model', 'magma']);
+export type MarkSizingMode = z.infer<typeof MarkSizingSchema>;
 
 /** Everything in an ask except the image: the fields sent beside a binary upload. */
 export const AskFieldsSchema = z.strictObject({
@@ -21,6 +23,19 @@ export const AskFieldsSchema = z.strictObject({
   /** Return the image exactly as the model saw it (marks drawn), in this format. */
   returnMarkedImage: z.boolean().default(false),
   markedImageFormat: MarkedImageFormatSchema.default('png'),
+  /**
+   * How big labels and outlines are drawn. 'model' (default): large enough for the model to read
+   * after its processor shrinks the image (at least the bundle's declared minimum in model pixels,
+   * never smaller than Magma's rule). 'magma': Magma's plain rule in image pixels (4% of the
+   * shorter side, 16-30 px labels, 2 px outlines), the original look.
+   */
+  markSizing: MarkSizingSchema.default('model'),
+  /**
+   * Use the server's prefix cache (default true): repeated questions about one image with the
+   * same marks reuse its vision features and the model's state up to the question, and answer
+   * the same. false: neither read nor stored.
+   */
+  cache: z.boolean().default(true),
 });
 
 /** A Set-of-Mark question: an image, its marks, and a prompt that names them ("#1"). */
@@ -58,6 +73,12 @@ export const UsageSchema = z.strictObject({
   imageTokens: z.number().int().min(0),
   completionTokens: z.number().int().min(0),
   totalTokens: z.number().int().min(0),
+  /**
+   * Prompt tokens taken from the prefix cache instead of being computed (the system prompt and
+   * the image, on a repeated question about the same image and marks); part of promptTokens.
+   * Absent from older servers: 0.
+   */
+  cachedTokens: z.number().int().min(0).default(0),
 });
 
 export const TimingsSchema = z.strictObject({

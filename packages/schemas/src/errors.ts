@@ -8,6 +8,12 @@ export const ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'UNAUTHORIZED',
   'NOT_FOUND',
+  'IMAGE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'URI_TOO_LONG',
+  'HEADERS_TOO_LARGE',
+  'REQUEST_TIMEOUT',
   'RATE_LIMITED',
   'OVERLOADED',
   'MODEL_NOT_READY',
@@ -25,6 +31,9 @@ export type TrpcErrorCodeName =
   | 'BAD_REQUEST'
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
+  | 'METHOD_NOT_SUPPORTED'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'TIMEOUT'
   | 'PAYLOAD_TOO_LARGE'
   | 'TOO_MANY_REQUESTS'
   | 'SERVICE_UNAVAILABLE'
@@ -76,6 +85,43 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
     trpcCode: 'NOT_FOUND',
     retryable: false,
     description: 'No such procedure or route.',
+  },
+  IMAGE_NOT_FOUND: {
+    httpStatus: 404,
+    trpcCode: 'NOT_FOUND',
+    retryable: false,
+    description:
+      'The image id is unknown or its upload expired (uploads are kept for a while after their last use); upload the image again.',
+  },
+  METHOD_NOT_ALLOWED: {
+    httpStatus: 405,
+    trpcCode: 'METHOD_NOT_SUPPORTED',
+    retryable: false,
+    description: 'The route exists but not for this HTTP method (e.g. GET on a mutation, TRACE).',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    httpStatus: 415,
+    trpcCode: 'UNSUPPORTED_MEDIA_TYPE',
+    retryable: false,
+    description: 'The body has a content type the route does not accept.',
+  },
+  URI_TOO_LONG: {
+    httpStatus: 414,
+    trpcCode: 'BAD_REQUEST',
+    retryable: false,
+    description: 'The request URL is longer than the server accepts.',
+  },
+  HEADERS_TOO_LARGE: {
+    httpStatus: 431,
+    trpcCode: 'BAD_REQUEST',
+    retryable: false,
+    description: 'The request headers are larger than the server accepts.',
+  },
+  REQUEST_TIMEOUT: {
+    httpStatus: 408,
+    trpcCode: 'TIMEOUT',
+    retryable: true,
+    description: 'The client did not send the headers or the body within the server timeouts.',
   },
   RATE_LIMITED: {
     httpStatus: 429,

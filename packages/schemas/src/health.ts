@@ -11,12 +11,36 @@ export const HealthSchema = z.strictObject({
 });
 export type Health = z.infer<typeof HealthSchema>;
 
+/** Bundle dtypes: fp32, fp16, and weight-only int4/int8 variants (docs/BUNDLE.md). */
+export const ModelDtypeSchema = z.enum(['fp32', 'fp16', 'q4', 'q8', 'q4f16', 'q8f16']);
+
+/** What the loaded model holds in memory: bytes per graph file and the KV cache's growth per token. */
+export const ModelMemorySchema = z.strictObject({
+  graphs: z.array(
+    z.strictObject({
+      graph: z.string(),
+      file: z.string(),
+      dtype: ModelDtypeSchema,
+      bytes: z.number().int().min(0),
+    }),
+  ),
+  weightBytes: z.number().int().min(0),
+  kvBytesPerToken: z.number().int().positive(),
+  kvElementBytes: z.number().int().positive(),
+  maxBatchSize: z.number().int().positive(),
+  maxContextTokens: z.number().int().positive(),
+  worstCaseBytes: z.number().int().min(0),
+});
+export type ModelMemory = z.infer<typeof ModelMemorySchema>;
+
 /** GET /ready: 200 once the model is loaded and warmed up, 503 before and while shutting down. */
 export const ReadinessSchema = z.strictObject({
   ready: z.boolean(),
   modelLoaded: z.boolean(),
   warm: z.boolean(),
   shuttingDown: z.boolean(),
+  /** Once the model is loaded. */
+  memory: ModelMemorySchema.optional(),
   /** Why not ready, when not. */
   reason: z.string().optional(),
 });
@@ -29,9 +53,10 @@ export const ServerInfoSchema = z.strictObject({
     id: z.string(),
     revision: z.string(),
     executionProvider: ExecutionProviderSchema,
-    dtype: z.enum(['fp32', 'fp16']),
+    dtype: ModelDtypeSchema,
     cropSize: z.number().int().positive(),
     maxCrops: z.number().int().positive(),
+    memory: ModelMemorySchema.optional(),
   }),
   ready: ReadinessSchema,
   queue: z.strictObject({

@@ -16,8 +16,9 @@ const DATA_URL = /^data:([a-z0-9.+-]+\/[a-z0-9.+-]+)(?:;[^,]*)?;base64,/i;
 export const MAX_IMAGE_STRING_CHARS = base64Length(DEFAULT_LIMITS.maxImageBytes) + 64;
 
 /**
- * An image as a string: plain base64 of the file bytes, or a data URL
- * (`data:image/png;base64,...`) of PNG, JPEG, WebP or GIF. Whether the bytes really are such
+ * An image as a string: plain base64 of the file bytes, a data URL
+ * (`data:image/png;base64,...`) of PNG, JPEG, WebP or GIF, or the id of an image stored with
+ * images.upload (`img_...`; IMAGE_NOT_FOUND once it expired). Whether the bytes really are such
  * an image is checked by the server when it decodes them.
  */
 export const ImageInputSchema = z
@@ -28,6 +29,7 @@ export const ImageInputSchema = z
     `image is larger than ${DEFAULT_LIMITS.maxImageBytes} bytes; use the binary upload`,
   )
   .superRefine((value, ctx) => {
+    if (isImageId(value)) return;
     const payload = splitImageString(value);
     if ('error' in payload) {
       ctx.addIssue({ code: 'custom', message: payload.error });
@@ -35,6 +37,27 @@ export const ImageInputSchema = z
   });
 
 export type ImageInput = z.infer<typeof ImageInputSchema>;
+
+/**
+ * Id of an image stored with images.upload: "img_" and the base64url SHA-256 of its bytes. Not
+ * base64 ("_"), so an image string and an id cannot be mistaken for each other.
+ */
+export const IMAGE_ID_PATTERN = /^img_[A-Za-z0-9_-]{43}$/;
+export const ImageIdSchema = z.string().regex(IMAGE_ID_PATTERN, 'not an image id (img_...)');
+
+export function isImageId(value: string): boolean {
+  return IMAGE_ID_PATTERN.test(value);
+}
+
+/** What images.upload answers. */
+export const ImageUploadResponseSchema = z.strictObject({
+  /** Send it as an ask's `image` instead of the bytes. */
+  imageId: ImageIdSchema,
+  bytes: z.number().int().positive(),
+  /** Kept at least this long after the upload and after each ask that uses it. */
+  ttlSeconds: z.number().positive(),
+});
+export type ImageUploadResponse = z.infer<typeof ImageUploadResponseSchema>;
 
 /** Splits an image string into its declared media type (if a data URL) and base64 payload. */
 export function splitImageString(

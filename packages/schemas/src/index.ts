@@ -6,3 +6,6 @@ export * from './ask.js';
 export * from './references.js';
 export * from './errors.js';
 export * from './health.js';
+export * from './openai.js';
+export * from './rest.js';
+export * from './json-schema.js';

@@ -25,6 +25,15 @@ describe('AskRequestSchema', () => {
     });
     expect(request.returnMarkedImage).toBe(false);
     expect(request.markedImageFormat).toBe('png');
+    expect(request.cache).toBe(true);
+  });
+
+  it('accepts an uploaded image id as the image, and nothing id-like that is not one', () => {
+    const imageId = `img_${'a1_-'.repeat(10)}abc`;
+    expect(AskRequestSchema.parse({ image: imageId, prompt: 'What is #1?' }).image).toBe(imageId);
+    expect(AskRequestSchema.safeParse({ image: 'img_short', prompt: 'What is #1?' }).success).toBe(
+      false,
+    );
   });
 
   it('keeps given generation options', () => {
@@ -101,7 +110,13 @@ describe('AskResponseSchema', () => {
     answer: 'Mark: 1',
     references: [{ label: 1, text: 'Mark: 1', offset: 0 }],
     finishReason: 'stop',
-    usage: { promptTokens: 300, imageTokens: 272, completionTokens: 4, totalTokens: 304 },
+    usage: {
+      promptTokens: 300,
+      imageTokens: 272,
+      completionTokens: 4,
+      totalTokens: 304,
+      cachedTokens: 0,
+    },
     timings: {
       queueMs: 0,
       imageMs: 3,
@@ -125,6 +140,11 @@ describe('AskResponseSchema', () => {
       type: 'done',
       response,
     });
+  });
+
+  it('reads a response of an older server, without cachedTokens, as 0 cached', () => {
+    const { cachedTokens: _, ...usage } = response.usage;
+    expect(AskResponseSchema.parse({ ...response, usage }).usage.cachedTokens).toBe(0);
   });
 
   it('rejects an unknown finish reason and negative timings', () => {

@@ -15,8 +15,9 @@ describe('error catalog', () => {
       const info = ERROR_CATALOG[code];
       expect(info.httpStatus).toBeGreaterThanOrEqual(400);
       expect(info.trpcCode).toMatch(/^[A-Z_]+$/);
-      // Client faults are never worth retrying; server faults and 429 are.
-      if (info.httpStatus >= 500 || info.httpStatus === 429) expect(info.retryable).toBe(true);
+      // Client faults are never worth retrying; server faults, 429 and 408 (too slow) are.
+      const retry = info.httpStatus >= 500 || info.httpStatus === 429 || info.httpStatus === 408;
+      if (retry) expect(info.retryable).toBe(true);
       else expect(info.retryable).toBe(false);
     }
   });
@@ -30,6 +31,11 @@ describe('error catalog', () => {
     expect(ERROR_CATALOG.MODEL_NOT_READY.httpStatus).toBe(503);
     expect(ERROR_CATALOG.DEADLINE_EXCEEDED.httpStatus).toBe(504);
     expect(ERROR_CATALOG.INFERENCE_FAILED.httpStatus).toBe(500);
+    expect(ERROR_CATALOG.METHOD_NOT_ALLOWED.httpStatus).toBe(405);
+    expect(ERROR_CATALOG.REQUEST_TIMEOUT.httpStatus).toBe(408);
+    expect(ERROR_CATALOG.URI_TOO_LONG.httpStatus).toBe(414);
+    expect(ERROR_CATALOG.UNSUPPORTED_MEDIA_TYPE.httpStatus).toBe(415);
+    expect(ERROR_CATALOG.HEADERS_TOO_LARGE.httpStatus).toBe(431);
   });
 
   it('builds valid error data and drops absent extras', () => {
@@ -53,7 +59,9 @@ describe('error catalog', () => {
     expect(errorCodeForStatus(502)).toBe('OVERLOADED');
     expect(errorCodeForStatus(500)).toBe('INFERENCE_FAILED');
     expect(errorCodeForStatus(507)).toBe('INTERNAL');
-    expect(errorCodeForStatus(408)).toBe('DEADLINE_EXCEEDED');
+    expect(errorCodeForStatus(408)).toBe('REQUEST_TIMEOUT');
+    expect(errorCodeForStatus(405)).toBe('METHOD_NOT_ALLOWED');
+    expect(errorCodeForStatus(415)).toBe('UNSUPPORTED_MEDIA_TYPE');
     expect(errorCodeForStatus(418)).toBe('INVALID_INPUT');
   });
 });

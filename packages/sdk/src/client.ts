@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createTRPCClient, httpBatchStreamLink, httpLink } from '@trpc/client';
 import type { TRPCClient } from '@trpc/client';
+import { isImageId } from '@magma-som/schemas';
 import type {
   AskResponse,
   AskStreamEvent,
   Health,
+  ImageUploadResponse,
   Readiness,
   ServerInfo,
 } from '@magma-som/schemas';
@@ -12,10 +14,17 @@ import { Agent } from 'undici';
 import type { AppRouter } from './app-router.js';
 import { Attempt } from './attempt.js';
 import { classifyFailure } from './classify-error.js';
-import { ClientClosedError, InternalServerError, InvalidInputError } from './errors.js';
+import {
+  ClientClosedError,
+  ImageNotFoundError,
+  InternalServerError,
+  InvalidInputError,
+} from './errors.js';
 import type { MagmaError } from './errors.js';
 import { DEFAULTS } from './options.js';
 import type { ClientOptions, RequestOptions, RetryOptions } from './options.js';
+import { imageAsBytes, loadImage } from './image-source.js';
+import type { ImageSource } from './image-source.js';
 import { prepareAsk } from './prepare-ask.js';
 import type { AskInput } from './prepare-ask.js';
 import { withRetries } from './retry.js';
@@ -41,6 +50,20 @@ export class MagmaClient implements AsyncDisposable {
   readonly #pool: Agent;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
+  readonly #reuseImages: boolean;
+  /** Ids this client uploaded (reuseImages): asked by id without uploading again. */
+  readonly #uploaded = new Set<string>();
+
+  /** Images stored on the server, for asks that name them by id instead of sending the bytes. */
+  readonly images = {
+    /**
+     * Stores an image on the server for a while (its TTL, renewed by each ask using it) and
+     * answers its id: pass `image: imageId` to ask() or askStream(). An expired id fails with
+     * ImageNotFoundError. Same bytes, same id.
+     */
+    upload: (source: ImageSource, options: RequestOptions = {}): Promise<ImageUploadResponse> =>
+      this.#uploadImage(source, options),
+  };
 
   constructor(options: ClientOptions) {
     if (!options?.baseUrl) throw new InvalidInputError('createClient() needs a baseUrl');
@@ -59,6 +82,7 @@ export class MagmaClient implements AsyncDisposable {
     );
     // undici's own header and body timeouts are switched off: each call's AbortSignal is the one
     // clock, so a timeout always surfaces as APITimeoutError.
+    this.#reuseImages = options.reuseImages ?? false;
     this.#pool = new Agent({
       keepAliveTimeout: 30_000,
       headersTimeout: 0,
@@ -70,6 +94,11 @@ export class MagmaClient implements AsyncDisposable {
   /** Asks a Set-of-Mark question and waits for the whole answer. */
   async ask(input: AskInput, options: RequestOptions = {}): Promise<AskResponse> {
     this.#assertOpen();
+    if (this.#reuseImages) return this.#byImageId(input, (byId) => this.#ask(byId, options));
+    return this.#ask(input, options);
+  }
+
+  async #ask(input: AskInput, options: RequestOptions): Promise<AskResponse> {
     const prepared = await prepareAsk(input, {
       uploadThresholdBytes: this.#uploadThresholdBytes,
       allowUpload: true,
@@ -82,6 +111,37 @@ export class MagmaClient implements AsyncDisposable {
           : await trpc.ask.mutate(prepared.request, { signal: attempt.signal });
       return response satisfies AskResponse;
     });
+  }
+
+  async #uploadImage(source: ImageSource, options: RequestOptions): Promise<ImageUploadResponse> {
+    this.#assertOpen();
+    const { bytes, mediaType } = imageAsBytes(await loadImage(source));
+    const response = await this.#call('uploadImage', options, true, async (attempt) => {
+      const form = new FormData();
+      form.append('image', new Blob([bytes], { type: mediaType }), 'image');
+      return this.#trpc(attempt).uploadImage.mutate(form, { signal: attempt.signal });
+    });
+    this.#uploaded.add(response.imageId);
+    return response;
+  }
+
+  /**
+   * reuseImages: the ask by the image's id (the server's id is the SHA-256 of the bytes, so it
+   * is known here without asking), uploading the image first if this client has not yet, and
+   * again if the server let it expire.
+   */
+  async #byImageId<T>(input: AskInput, ask: (byId: AskInput) => Promise<T>): Promise<T> {
+    if (typeof input?.image === 'string' && isImageId(input.image)) return ask(input);
+    const { bytes } = imageAsBytes(await loadImage(input.image));
+    const imageId = `img_${createHash('sha256').update(bytes).digest('base64url')}`;
+    if (!this.#uploaded.has(imageId)) await this.#uploadImage(bytes, {});
+    try {
+      return await ask({ ...input, image: imageId });
+    } catch (error) {
+      if (!(error instanceof ImageNotFoundError)) throw error;
+      await this.#uploadImage(bytes, {});
+      return ask({ ...input, image: imageId });
+    }
   }
 
   /**

@@ -90,6 +90,14 @@ export class NotFoundError extends MagmaError {
     super(message, { ...init, code: 'NOT_FOUND' });
   }
 }
+/** An image id (images.upload) the server does not know, or whose upload expired: upload it again. */
+export class ImageNotFoundError extends MagmaError {
+  declare readonly code: 'IMAGE_NOT_FOUND';
+  constructor(message: string, init: Init = {}) {
+    super(message, { ...init, code: 'IMAGE_NOT_FOUND' });
+  }
+}
+
 export class RateLimitError extends MagmaError {
   declare readonly code: 'RATE_LIMITED';
   constructor(message: string, init: Init = {}) {
@@ -169,6 +177,39 @@ export class ClientClosedError extends MagmaError {
   }
 }
 
+/** The HTTP method is not served on that path (GET on a mutation, TRACE, ...). */
+export class MethodNotAllowedError extends MagmaError {
+  declare readonly code: 'METHOD_NOT_ALLOWED';
+  constructor(message: string, init: Init = {}) {
+    super(message, { ...init, code: 'METHOD_NOT_ALLOWED' });
+  }
+}
+export class UnsupportedMediaTypeError extends MagmaError {
+  declare readonly code: 'UNSUPPORTED_MEDIA_TYPE';
+  constructor(message: string, init: Init = {}) {
+    super(message, { ...init, code: 'UNSUPPORTED_MEDIA_TYPE' });
+  }
+}
+export class UriTooLongError extends MagmaError {
+  declare readonly code: 'URI_TOO_LONG';
+  constructor(message: string, init: Init = {}) {
+    super(message, { ...init, code: 'URI_TOO_LONG' });
+  }
+}
+export class HeadersTooLargeError extends MagmaError {
+  declare readonly code: 'HEADERS_TOO_LARGE';
+  constructor(message: string, init: Init = {}) {
+    super(message, { ...init, code: 'HEADERS_TOO_LARGE' });
+  }
+}
+/** The server closed the request because headers or body arrived too slowly. */
+export class RequestTimeoutError extends MagmaError {
+  declare readonly code: 'REQUEST_TIMEOUT';
+  constructor(message: string, init: Init = {}) {
+    super(message, { retryable: true, ...init, code: 'REQUEST_TIMEOUT' });
+  }
+}
+
 const CLASS_BY_CODE: Record<ErrorCode, new (message: string, init?: Init) => MagmaError> = {
   INVALID_INPUT: InvalidInputError,
   INVALID_IMAGE: InvalidImageError,
@@ -176,6 +217,12 @@ const CLASS_BY_CODE: Record<ErrorCode, new (message: string, init?: Init) => Mag
   PAYLOAD_TOO_LARGE: PayloadTooLargeError,
   UNAUTHORIZED: AuthenticationError,
   NOT_FOUND: NotFoundError,
+  IMAGE_NOT_FOUND: ImageNotFoundError,
+  METHOD_NOT_ALLOWED: MethodNotAllowedError,
+  UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaTypeError,
+  URI_TOO_LONG: UriTooLongError,
+  HEADERS_TOO_LARGE: HeadersTooLargeError,
+  REQUEST_TIMEOUT: RequestTimeoutError,
   RATE_LIMITED: RateLimitError,
   OVERLOADED: OverloadedError,
   MODEL_NOT_READY: ModelNotReadyError,

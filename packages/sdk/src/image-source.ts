@@ -6,6 +6,7 @@ import { InvalidImageError } from './errors.js';
 
 /**
  * An image to ask about:
+ * - the id of an image stored with `client.images.upload()` (`img_...`);
  * - a file path (string) or a `file:` URL;
  * - a data URL (`data:image/png;base64,...`);
  * - base64 of the file bytes (a string of 64 or more base64 characters);

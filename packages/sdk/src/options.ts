@@ -54,6 +54,11 @@ export interface ClientOptions {
   readonly uploadThresholdBytes?: number;
   /** Most open connections to the server at once. Default: no limit. */
   readonly maxConnections?: number;
+  /**
+   * Send each distinct image once (images.upload) and then only its id, for repeated asks about
+   * the same image; an expired id is uploaded again transparently. Default false.
+   */
+  readonly reuseImages?: boolean;
 }
 
 /** Options of one call. */

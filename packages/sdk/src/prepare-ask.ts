@@ -1,4 +1,4 @@
-import { AskFieldsSchema } from '@magma-som/schemas';
+import { AskFieldsSchema, isImageId } from '@magma-som/schemas';
 import type { AskFieldsInput, AskRequestInput, ErrorIssue } from '@magma-som/schemas';
 import type { z } from 'zod';
 import { InvalidInputError, InvalidMarksError } from './errors.js';
@@ -43,6 +43,9 @@ export async function prepareAsk(
   const parsed = AskFieldsSchema.safeParse(fields);
   if (!parsed.success) throw validationError(parsed.error);
 
+  // an id of an image stored with images.upload goes as it is
+  if (typeof source === 'string' && isImageId(source))
+    return { route: 'json', request: { ...(fields as AskFieldsInput), image: source } };
   const image = await loadImage(source);
   if (options.allowUpload && imageByteLength(image) > options.uploadThresholdBytes) {
     const { bytes, mediaType } = imageAsBytes(image);

@@ -34,7 +34,8 @@ let image: Buffer;
 function makeClient(options: Partial<ClientOptions> = {}): MagmaClient {
   return createClient({
     baseUrl: server.url,
-    timeoutMs: 2_000,
+    // Only a safety net: the stand-in answers at once, but a loaded machine can take seconds.
+    timeoutMs: 30_000,
     ...options,
     retry: {
       initialDelayMs: 20,
@@ -240,7 +241,8 @@ describe('timeouts', () => {
 
   it('a timeout followed by success returns the answer', async () => {
     server.fail(hang());
-    const response = await client.ask(question(), { timeoutMs: 500 });
+    // Long enough for the second attempt's answer to arrive on a loaded machine.
+    const response = await client.ask(question(), { timeoutMs: 5_000 });
     expect(response.answer).toBe('Mark: 2');
     expect(server.requests).toHaveLength(2);
   });
@@ -309,8 +311,12 @@ describe('abort', () => {
 
   it('stops a request in flight and does not retry it', async () => {
     const controller = new AbortController();
-    server.fail(hang());
-    setTimeout(() => controller.abort(), 50);
+    // Aborted once the server has the request (not after a fixed time, which a loaded machine
+    // can spend before the request is even sent).
+    server.fail((req, res) => {
+      hang()(req, res);
+      controller.abort();
+    });
     const error = await failure(client.ask(question(), { signal: controller.signal }));
     expect(error).toBeInstanceOf(APIUserAbortError);
     expect(server.requests).toHaveLength(1);

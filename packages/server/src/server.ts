@@ -7,11 +7,22 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerConfig } from './config/config.js';
 import { Engine } from './engine/index.js';
 import { AccessControl } from './http/access.js';
-import { TRPC_PREFIX, installErrorReplies } from './http/error-replies.js';
+import {
+  TRPC_PREFIX,
+  handleClientError,
+  handleFrameworkError,
+  installErrorReplies,
+  isTrpcUrl,
+  writeRawError,
+} from './http/error-replies.js';
+import { requestGuard } from './http/guards.js';
+import { lingerAfterEarlyAnswer } from './http/linger.js';
 import { registerPlainRoutes } from './http/plain-routes.js';
+import { registerHttpApis } from './rest/register.js';
 import { currentRequest, requestIdFrom } from './http/request-id.js';
 import { ServerState } from './lifecycle/server-state.js';
 import { shutDownGracefully } from './lifecycle/shutdown.js';
+import { GpuMemoryPoller } from './metrics/gpu-memory.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { AskPipeline } from './pipeline/ask-pipeline.js';
 import type { ServingEngine } from './pipeline/serving-engine.js';
@@ -72,6 +83,10 @@ export async function createServer(
   });
   const metrics = new ServerMetrics(queue, () => state.isReady);
   const pipeline = new AskPipeline({ config, queue, state, metrics });
+  const gpuMemory = new GpuMemoryPoller({
+    registry: metrics.registry,
+    intervalMs: config.gpuMetricsIntervalMs,
+  });
 
   const app = Fastify({
     logger: { level: config.logLevel },
@@ -80,14 +95,53 @@ export async function createServer(
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     routerOptions: { maxParamLength: 5000 },
+    trustProxy: trustProxyOption(config.trustProxy),
+    // Slow clients: the headers, then the whole request, must arrive within these; an idle
+    // socket is closed after idleTimeoutMs; idle keep-alive connections after their timeout.
+    requestTimeout: config.bodyTimeoutMs,
+    connectionTimeout: idleTimeoutMs(config),
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      // Node checks both timeouts on this interval (30 s by default: too coarse for them).
+      connectionsCheckingInterval: checkingInterval(config),
+      // Checked in requestGuard instead, to answer in the contract's shape.
+      requireHostHeader: false,
+    },
+    // Node's parser errors (bad chunking, NUL in headers, ...) and router failures (over-long
+    // path segment, bad URL encoding) answer in the contract's shape too.
+    clientErrorHandler: handleClientError,
+    frameworkErrors: handleFrameworkError,
     // Requests arriving while we drain still get a typed answer (MODEL_NOT_READY), not Fastify's.
     return503OnClosing: false,
   });
+  if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
+  // Without a listener Node drops CONNECT requests' sockets; answer them like any other method.
+  app.server.on('connect', (_request, socket) => writeRawError(socket, 'METHOD_NOT_ALLOWED'));
 
+  await app.register(rateLimit, { global: false });
+  const access = new AccessControl(app, config);
   installErrorReplies(app);
+  // First hook: methods and URLs no route serves, then auth and rate limit for /trpc, all
+  // before a body is read.
+  app.addHook('onRequest', requestGuard({ cors: config.corsOrigins.length > 0 }));
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
-    if (state.isShuttingDown) void reply.header('connection', 'close');
+    const trpc = isTrpcUrl(request.url) && request.method !== 'OPTIONS';
+    if (state.isShuttingDown) {
+      // Late arrivals while draining: a typed, retryable 503, and the connection is not reused.
+      void reply.header('connection', 'close');
+      if (trpc) throw state.notReadyError();
+    }
+    if (trpc) await access.check(request);
+  });
+  app.addHook('onSend', async (request, reply) => {
+    // An answer sent before the body was read (auth, limits): the connection is not reused,
+    // and the rest of the body is read and discarded so the client gets to read the answer.
+    if (!request.raw.complete) {
+      void reply.header('connection', 'close');
+      lingerAfterEarlyAnswer(request.raw.socket);
+    }
   });
   app.addHook('preHandler', (request, _reply, done) => {
     currentRequest.run(request.id, done);
@@ -101,10 +155,10 @@ export async function createServer(
     origin: config.corsOrigins.length === 0 ? false : [...config.corsOrigins],
     exposedHeaders: ['x-request-id', 'retry-after'],
   });
-  await app.register(rateLimit, { global: false });
 
   const services: ServerServices = {
     ask: (call) => pipeline.ask(call),
+    uploadImage: (bytes) => pipeline.uploadImage(bytes),
     info: () => serverInfo(config, state, queue, version),
     recordCall(procedure, outcome, durationMs) {
       metrics.procedureCalls.inc({ procedure, status: outcome });
@@ -113,10 +167,13 @@ export async function createServer(
   };
   await mountTrpc(app, {
     services,
-    access: new AccessControl(app, config),
+    access,
     maxBodySize: config.maxUploadBytes + UPLOAD_BODY_SLACK,
   });
   registerPlainRoutes(app, { version, startedAt, state, metrics });
+  gpuMemory.start();
+  // OpenAI-compatible and REST routes under /v1, and GET /openapi.json.
+  await registerHttpApis(app, { config, services, access, state, version });
 
   const ownsEngine = options.engine === undefined;
   const engineReady = Promise.resolve(
@@ -146,6 +203,7 @@ export async function createServer(
     },
     listen: () => app.listen({ host: config.host, port: config.port }),
     shutdown() {
+      gpuMemory.stop();
       shutdownPromise ??= shutDownGracefully({
         app,
         state,
@@ -175,12 +233,33 @@ export async function startServer(
   return Object.assign(server, { url });
 }
 
+/** Fastify's trustProxy; a hop count as the function Fastify's types accept for it. */
+function trustProxyOption(
+  value: ServerConfig['trustProxy'],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return typeof value === 'boolean' ? value : [...value];
+}
+
+/** Socket inactivity limit: configured, or the request deadline plus 30 s. */
+function idleTimeoutMs(config: ServerConfig): number {
+  return config.idleTimeoutMs > 0 ? config.idleTimeoutMs : config.requestTimeoutMs + 30_000;
+}
+
+/** How often Node checks the header and body timeouts: a quarter of the shorter one. */
+function checkingInterval(config: ServerConfig): number {
+  const shorter = Math.min(config.headersTimeoutMs, config.bodyTimeoutMs);
+  return Math.max(50, Math.min(1_000, Math.floor(shorter / 4)));
+}
+
 function startEngine(config: ServerConfig, onRestart: () => void): Promise<Engine> {
   return Engine.start({
     modelDir: config.modelDir,
     executionProvider: config.executionProvider,
     deviceId: config.deviceId,
     dtype: config.dtype,
+    memoryBudgetBytes: config.memoryBudgetBytes,
+    prefixCacheBytes: config.prefixCacheBytes,
     graphOptimizationLevel: config.graphOptimization,
     maxBatchSize: config.maxBatchSize > 0 ? config.maxBatchSize : config.maxConcurrency,
     prefillPolicy: config.prefillPolicy,
@@ -199,10 +278,18 @@ function serverInfo(
 ): ServerInfo {
   const engine = state.engine;
   if (engine === undefined) throw state.notReadyError();
-  const { name, revision, executionProvider, dtype, cropSize, maxCrops } = engine.info;
+  const { name, revision, executionProvider, dtype, cropSize, maxCrops, memory } = engine.info;
   return {
     version,
-    model: { id: name, revision, executionProvider, dtype, cropSize, maxCrops },
+    model: {
+      id: name,
+      revision,
+      executionProvider,
+      dtype,
+      cropSize,
+      maxCrops,
+      ...(memory !== undefined ? { memory } : {}),
+    },
     ready: state.readiness(),
     queue: { depth: queue.depth, inFlight: queue.inFlight, capacity: queue.capacity },
     limits: {

@@ -5,7 +5,8 @@
 #  2. packs both into tarballs and installs them (with their dependencies from the registry)
 #     into a fresh project outside the workspace;
 #  3. type-checks TypeScript consumers (ESM and CommonJS) with the published declarations;
-#  4. runs them, and plain-JavaScript ones, against a real server started from the workspace.
+#  4. runs them, and plain-JavaScript ones (native `await using` on Node 24+), against a real
+#     server started from the workspace.
 # Usage: bash packages/sdk/test/pack/run.sh   (KEEP=1 keeps the temporary project)
 set -euo pipefail
 
@@ -86,5 +87,12 @@ node dist/esm.mjs
 node dist/cjs.cjs
 node plain.mjs
 node plain.cjs
+# Native `await using` in plain JavaScript parses on Node 24+ only (Node 20 and 22: SyntaxError).
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if (( node_major >= 24 )); then
+  node native.mjs
+else
+  echo "native.mjs (native \`await using\`) skipped: Node $(node -v) does not parse it; Node 24+ runs it"
+fi
 
 step "packaging test passed"

@@ -1,6 +1,12 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { AskFieldsSchema, AskRequestSchema, ErrorDataSchema, errorData } from '@magma-som/schemas';
-import type { AskResponse, AskStreamEvent, ErrorData, ServerInfo } from '@magma-som/schemas';
+import type {
+  AskResponse,
+  AskStreamEvent,
+  ErrorData,
+  ImageUploadResponse,
+  ServerInfo,
+} from '@magma-som/schemas';
 import { z } from 'zod';
 
 /** What the test server's procedures do; each test supplies its own. */
@@ -8,6 +14,8 @@ export interface ContractHandlers {
   ask(input: unknown, headers: Record<string, string | string[] | undefined>): Promise<AskResponse>;
   askStream(input: unknown): AsyncGenerator<AskStreamEvent>;
   askUpload(image: Blob, fields: unknown): Promise<AskResponse>;
+  /** Optional: a fixed id by default. */
+  uploadImage?(image: Blob): Promise<ImageUploadResponse>;
   info(): ServerInfo;
 }
 
@@ -79,6 +87,21 @@ export const contractRouter = t.router({
     const fields = AskFieldsSchema.parse(JSON.parse(request));
     return ctx.handlers.askUpload(image, fields);
   }),
+  uploadImage: t.procedure
+    .input(z.instanceof(FormData))
+    .mutation(async ({ input, ctx }): Promise<ImageUploadResponse> => {
+      const image = input.get('image');
+      if (!(image instanceof Blob)) {
+        throw new ContractError(errorData('INVALID_INPUT', 'multipart needs image'));
+      }
+      return (
+        ctx.handlers.uploadImage?.(image) ?? {
+          imageId: `img_${'A'.repeat(43)}`,
+          bytes: image.size,
+          ttlSeconds: 600,
+        }
+      );
+    }),
   info: t.procedure.query(({ ctx }) => ctx.handlers.info()),
 });
 

@@ -158,7 +158,13 @@ export function sampleResponse(answer = 'Mark: 2'): AskResponse {
     answer,
     references: [{ label: 2, text: 'Mark: 2', offset: 0 }],
     finishReason: 'stop',
-    usage: { promptTokens: 300, imageTokens: 272, completionTokens: 4, totalTokens: 304 },
+    usage: {
+      promptTokens: 300,
+      imageTokens: 272,
+      completionTokens: 4,
+      totalTokens: 304,
+      cachedTokens: 0,
+    },
     timings: {
       queueMs: 0,
       imageMs: 1,

@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { createServer, loadConfig } from '@magma-som/server';
-import type { MagmaServer } from '@magma-som/server';
+import type { MagmaServer, ServingEngine } from '@magma-som/server';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const MODEL_DIR = join(here, '..', '..', '..', '..', 'models', 'magma-tiny-som');
@@ -17,7 +17,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startRealServer(env: Record<string, string> = {}): Promise<RunningServer> {
+/**
+ * `engine`: serve another running server's engine (`running.server.engine`) instead of loading
+ * the model again; that server owns it, so close this one first.
+ */
+export async function startRealServer(
+  env: Record<string, string> = {},
+  engine?: ServingEngine,
+): Promise<RunningServer> {
   const config = loadConfig({
     MAGMA_PORT: '0',
     MAGMA_LOG_LEVEL: 'silent',
@@ -29,7 +36,7 @@ export async function startRealServer(env: Record<string, string> = {}): Promise
     MAGMA_API_KEYS: API_KEY,
     ...env,
   });
-  const server = await createServer(config);
+  const server = await createServer(config, engine === undefined ? {} : { engine });
   const url = await server.listen();
   await server.whenReady;
   const sockets: Socket[] = [];

@@ -12,7 +12,17 @@ export interface ServerConfig {
   readonly modelDir: string;
   readonly executionProvider: 'cpu' | 'cuda' | 'webgpu';
   readonly deviceId: number;
-  readonly dtype: 'auto' | 'fp32' | 'fp16';
+  readonly dtype: 'auto' | 'fp32' | 'fp16' | 'q4' | 'q8' | 'q4f16' | 'q8f16';
+  /** Weights + maxBatchSize full-context KV caches must fit in this many bytes at start-up; 0 = no check. */
+  readonly memoryBudgetBytes: number;
+  /** How often nvidia-smi is read for /metrics (off by itself where it is absent); 0 = never. */
+  readonly gpuMetricsIntervalMs: number;
+  /** Bytes of vision features and prompt-prefix KV caches kept for repeated questions about one image; 0 = off. */
+  readonly prefixCacheBytes: number;
+  /** Bytes of uploaded images kept for `imageId` asks (images.upload); 0 = uploads refused. */
+  readonly imageStoreBytes: number;
+  /** How long an uploaded image is kept after its last use. */
+  readonly imageTtlMs: number;
   /** 0 = onnxruntime's default. */
   readonly intraOpThreads: number;
   readonly interOpThreads: number;
@@ -22,9 +32,11 @@ export interface ServerConfig {
   /** Whole multipart body on the binary upload path. */
   readonly maxUploadBytes: number;
   readonly maxImagePixels: number;
+  /** Pixels decoded at once across requests (more wait); 0 = maxImagePixels. */
+  readonly decodePixelBudget: number;
   readonly maxMarks: number;
   readonly maxPromptChars: number;
-  /** Requests asking for more new tokens get this many. */
+  /** Cap on new tokens: an explicit larger request is refused; the default is capped. */
   readonly maxTokens: number;
   /** Requests admitted beyond those running; more are refused with OVERLOADED. */
   readonly queueSize: number;
@@ -41,9 +53,24 @@ export interface ServerConfig {
   readonly corsOrigins: readonly string[];
   /** Empty = no authentication. */
   readonly apiKeys: readonly string[];
-  /** Requests per window per API key or address; 0 = no rate limit. */
+  /** Requests per window per API key or address; 0 = no rate limit (the default). */
   readonly rateLimitMax: number;
   readonly rateLimitWindowMs: number;
+  /** Failed authentications per window per address before 429; 0 = no limit. */
+  readonly authFailureMax: number;
+  readonly authFailureWindowMs: number;
+  /** Fastify trustProxy: false, true, a hop count, or a list of proxy addresses/CIDRs. */
+  readonly trustProxy: boolean | number | readonly string[];
+  /** Time a client has to send the request headers. */
+  readonly headersTimeoutMs: number;
+  /** Time a client has to send the whole request, headers and body. */
+  readonly bodyTimeoutMs: number;
+  /** Socket inactivity before it is closed; 0 = the request deadline plus 30 s. */
+  readonly idleTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept open between requests. */
+  readonly keepAliveTimeoutMs: number;
+  /** Open connections at most; more are refused at once by Node (0 = no cap). */
+  readonly maxConnections: number;
   readonly logLevel: LogLevel;
 }
 
@@ -65,6 +92,24 @@ const list = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0),
 );
+
+/** `true`/`false`, a hop count, or a comma list of proxy addresses or CIDRs. */
+const trustProxy = z.string().transform((value, ctx): boolean | number | string[] => {
+  if (/^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+  if (/^\d+$/.test(value)) return Number(value);
+  const list = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+  if (list.length === 0 || list.some((item) => !/^[0-9A-Fa-f.:/]+$/.test(item))) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be true, false, a hop count or a comma list of addresses/CIDRs',
+    });
+    return z.NEVER;
+  }
+  return list;
+});
 
 interface Setting {
   readonly env: string;
@@ -98,7 +143,16 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
     () => 'cpu',
   ),
   deviceId: setting('MAGMA_DEVICE_ID', integer(0, 1024), () => 0),
-  dtype: setting('MAGMA_DTYPE', z.enum(['auto', 'fp32', 'fp16']), () => 'auto'),
+  dtype: setting(
+    'MAGMA_DTYPE',
+    z.enum(['auto', 'fp32', 'fp16', 'q4', 'q8', 'q4f16', 'q8f16']),
+    () => 'auto',
+  ),
+  memoryBudgetBytes: setting('MAGMA_MEMORY_BUDGET_BYTES', integer(0), () => 0),
+  gpuMetricsIntervalMs: setting('MAGMA_GPU_METRICS_INTERVAL_MS', integer(0), () => 15_000),
+  prefixCacheBytes: setting('MAGMA_PREFIX_CACHE_BYTES', integer(0), () => 256 * MIB),
+  imageStoreBytes: setting('MAGMA_IMAGE_STORE_BYTES', integer(0), () => 256 * MIB),
+  imageTtlMs: setting('MAGMA_IMAGE_TTL_MS', integer(1), () => 10 * 60_000),
   intraOpThreads: setting('MAGMA_INTRA_OP_THREADS', integer(0, 1024), () => 0),
   interOpThreads: setting('MAGMA_INTER_OP_THREADS', integer(0, 1024), () => 0),
   graphOptimization: setting(
@@ -113,6 +167,7 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
     integer(1),
     () => DEFAULT_LIMITS.maxImagePixels,
   ),
+  decodePixelBudget: setting('MAGMA_DECODE_PIXEL_BUDGET', integer(0), () => 0),
   maxMarks: setting(
     'MAGMA_MAX_MARKS',
     integer(1, DEFAULT_LIMITS.maxMarks),
@@ -137,8 +192,16 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
   shutdownGraceMs: setting('MAGMA_SHUTDOWN_GRACE_MS', integer(0), () => 30_000),
   corsOrigins: setting('MAGMA_CORS_ORIGINS', list, () => []),
   apiKeys: setting('MAGMA_API_KEYS', list, () => []),
-  rateLimitMax: setting('MAGMA_RATE_LIMIT_MAX', integer(0), () => 600),
+  rateLimitMax: setting('MAGMA_RATE_LIMIT_MAX', integer(0), () => 0),
   rateLimitWindowMs: setting('MAGMA_RATE_LIMIT_WINDOW_MS', integer(1), () => 60_000),
+  authFailureMax: setting('MAGMA_AUTH_FAILURE_MAX', integer(0), () => 10),
+  authFailureWindowMs: setting('MAGMA_AUTH_FAILURE_WINDOW_MS', integer(1), () => 60_000),
+  trustProxy: setting('MAGMA_TRUST_PROXY', trustProxy, () => false),
+  headersTimeoutMs: setting('MAGMA_HEADERS_TIMEOUT_MS', integer(1), () => 10_000),
+  bodyTimeoutMs: setting('MAGMA_BODY_TIMEOUT_MS', integer(1), () => 30_000),
+  idleTimeoutMs: setting('MAGMA_IDLE_TIMEOUT_MS', integer(0), () => 0),
+  keepAliveTimeoutMs: setting('MAGMA_KEEP_ALIVE_TIMEOUT_MS', integer(1), () => 72_000),
+  maxConnections: setting('MAGMA_MAX_CONNECTIONS', integer(0), () => 1024),
   logLevel: setting(
     'MAGMA_LOG_LEVEL',
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -194,6 +257,18 @@ export function loadConfig(
       throw new ConfigError(`${source}=${JSON.stringify(raw)} is invalid: ${reason}`);
     }
     config[key] = parsed.data;
+  }
+  const budget = config.decodePixelBudget as number;
+  if (budget > 0 && budget < (config.maxImagePixels as number)) {
+    throw new ConfigError(
+      'MAGMA_DECODE_PIXEL_BUDGET must be 0 or at least MAGMA_MAX_IMAGE_PIXELS (the largest image must fit)',
+    );
+  }
+  // Node refuses a headers timeout longer than the whole-request timeout.
+  if ((config.headersTimeoutMs as number) > (config.bodyTimeoutMs as number)) {
+    throw new ConfigError(
+      'MAGMA_HEADERS_TIMEOUT_MS must not be larger than MAGMA_BODY_TIMEOUT_MS (the body timeout covers the headers too)',
+    );
   }
   if (config.modelDir === undefined) {
     throw new ConfigError(

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MARK_MINIMUMS } from '../images/mark-sizing.js';
 import { EngineError } from './errors.js';
 import type { ExecutionProviderName } from './types.js';
 
@@ -30,6 +31,19 @@ const configSchema = z.object({
     feature_stride: positiveInt,
   }),
   action_token_range: z.tuple([int.nonnegative(), int.nonnegative()]).optional(),
+  /** This project's own section (docs/BUNDLE.md): what the model was trained to read. */
+  magma_som: z
+    .object({
+      marks: z
+        .object({
+          min_label_text_height: z.number().positive(),
+          min_outline_width: z.number().positive(),
+        })
+        .optional(),
+      /** What MAGMA_DTYPE=auto loads: set by quantize.py --out in a single-variant bundle. */
+      default_dtype: z.enum(['fp32', 'fp16', 'q4', 'q8', 'q4f16', 'q8f16']).optional(),
+    })
+    .optional(),
 });
 
 const preprocessorSchema = z.object({
@@ -81,6 +95,8 @@ export interface ModelConfig {
   readonly eosTokenIds: readonly number[];
   readonly actionTokenRange?: readonly [number, number];
   readonly defaultTopP: number;
+  /** Smallest label text height and outline the model reads, in model pixels (mark-sizing.ts). */
+  readonly markMinimums: { readonly labelTextHeight: number; readonly outlineWidth: number };
 }
 
 export interface TokenizerFiles {
@@ -102,17 +118,35 @@ export const GRAPH_NAMES: readonly GraphName[] = [
   'decoder_model_merged',
 ];
 
+/**
+ * Which graph files the engine loads: fp32 `X.onnx`, fp16 `X_fp16.onnx`, or a weight-only
+ * quantized variant (`X_q4.onnx`, `X_q8.onnx`, and `_q4f16`/`_q8f16` made from the fp16 graphs;
+ * tools/magma_onnx/quantize.py). A quantized dtype needs its decoder file; a graph without a
+ * variant (the embeddings, and the vision graph if not written) loads from its base dtype.
+ */
+export type BundleDtype = 'fp32' | 'fp16' | 'q4' | 'q8' | 'q4f16' | 'q8f16';
+export const BUNDLE_DTYPES: readonly BundleDtype[] = ['fp32', 'fp16', 'q4', 'q8', 'q4f16', 'q8f16'];
+
+/** One graph file as loaded: where, which dtype's file it is, and its bytes on disk (with X.onnx_data). */
+export interface GraphFile {
+  readonly path: string;
+  readonly dtype: BundleDtype;
+  readonly bytes: number;
+}
+
 export interface Bundle {
   readonly dir: string;
-  readonly dtype: 'fp32' | 'fp16';
+  readonly dtype: BundleDtype;
   readonly config: ModelConfig;
   readonly tokenizer: TokenizerFiles;
   /** Absolute path of each graph file; external data (X.onnx_data) is found beside it by onnxruntime. */
   readonly graphs: Readonly<Record<GraphName, string>>;
+  /** The same files with their dtype and size (memory accounting, info()). */
+  readonly graphFiles: Readonly<Record<GraphName, GraphFile>>;
 }
 
 export interface LoadBundleOptions {
-  readonly dtype?: 'fp32' | 'fp16' | 'auto';
+  readonly dtype?: BundleDtype | 'auto';
   readonly executionProvider?: ExecutionProviderName;
 }
 
@@ -151,13 +185,29 @@ function tokenContent(token: z.infer<typeof tokenText> | null | undefined): stri
   return typeof token === 'string' ? token : token.content;
 }
 
-function graphPath(dir: string, graph: GraphName, dtype: 'fp32' | 'fp16'): string {
-  return join(dir, 'onnx', `${graph}${dtype === 'fp16' ? '_fp16' : ''}.onnx`);
+function graphPath(dir: string, graph: GraphName, dtype: BundleDtype): string {
+  return join(dir, 'onnx', `${graph}${dtype === 'fp32' ? '' : `_${dtype}`}.onnx`);
 }
 
-function chooseDtype(dir: string, options: LoadBundleOptions): 'fp32' | 'fp16' {
+/** The unquantized dtype a quantized variant was made from (its fallback for graphs without one). */
+function baseDtype(dtype: BundleDtype): 'fp32' | 'fp16' {
+  return dtype === 'fp16' || dtype.endsWith('f16') ? 'fp16' : 'fp32';
+}
+
+/** Bytes of a graph file plus its external weights (X.onnx_data), if any. */
+function graphBytes(path: string): number {
+  const data = `${path}_data`;
+  return statSync(path).size + (existsSync(data) ? statSync(data).size : 0);
+}
+
+function chooseDtype(
+  dir: string,
+  options: LoadBundleOptions,
+  declared: BundleDtype | undefined,
+): BundleDtype {
   const wanted = options.dtype ?? 'auto';
   if (wanted !== 'auto') return wanted;
+  if (declared !== undefined) return declared;
   const onGpu = (options.executionProvider ?? 'cpu') !== 'cpu';
   const allFp16 = GRAPH_NAMES.every((graph) => existsSync(graphPath(dir, graph, 'fp16')));
   return onGpu && allFp16 ? 'fp16' : 'fp32';
@@ -230,13 +280,21 @@ export function loadBundle(modelDir: string, options: LoadBundleOptions = {}): B
       : (tokenizerConfig.chat_template.find((t) => t.name === 'default') ??
           tokenizerConfig.chat_template[0])!.template;
 
-  const dtype = chooseDtype(modelDir, options);
+  const dtype = chooseDtype(modelDir, options, config.magma_som?.default_dtype);
   const graphs = {} as Record<GraphName, string>;
+  const graphFiles = {} as Record<GraphName, GraphFile>;
   for (const graph of GRAPH_NAMES) {
-    const path = graphPath(modelDir, graph, dtype);
+    let fileDtype = dtype;
+    let path = graphPath(modelDir, graph, dtype);
+    // Quantized bundles carry variants of the graphs worth quantizing only; the decoder must have one.
+    if (!existsSync(path) && dtype !== baseDtype(dtype) && graph !== 'decoder_model_merged') {
+      fileDtype = baseDtype(dtype);
+      path = graphPath(modelDir, graph, fileDtype);
+    }
     if (!existsSync(path))
       throw invalid(`onnx/${basename(path)}`, `file is missing (dtype ${dtype})`);
     graphs[graph] = path;
+    graphFiles[graph] = { path, dtype: fileDtype, bytes: graphBytes(path) };
   }
 
   const eos = generation.eos_token_id;
@@ -244,6 +302,7 @@ export function loadBundle(modelDir: string, options: LoadBundleOptions = {}): B
     dir: modelDir,
     dtype,
     graphs,
+    graphFiles,
     config: {
       name: config.name ?? basename(modelDir),
       revision: config.revision ?? 'unknown',
@@ -262,6 +321,12 @@ export function loadBundle(modelDir: string, options: LoadBundleOptions = {}): B
       eosTokenIds: Array.isArray(eos) ? eos : [eos],
       ...(range !== undefined ? { actionTokenRange: range } : {}),
       defaultTopP: generation.top_p ?? 1,
+      markMinimums: {
+        labelTextHeight:
+          config.magma_som?.marks?.min_label_text_height ?? DEFAULT_MARK_MINIMUMS.labelTextHeight,
+        outlineWidth:
+          config.magma_som?.marks?.min_outline_width ?? DEFAULT_MARK_MINIMUMS.outlineWidth,
+      },
     },
     tokenizer: {
       tokenizerJson,

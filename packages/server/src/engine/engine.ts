@@ -5,17 +5,26 @@ import type { RgbImage } from '../images/types.js';
 import { EngineError, deserializeError } from './errors.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { schedulerSettings } from './scheduler.js';
-import type { SequenceRequest } from './sequence.js';
-import type { EngineOptions, GenerateRequest, GenerateResult, ModelInfo } from './types.js';
+import type { SchedulerRequest } from './sequence.js';
+import type { PrefixCacheChange, PrefixCacheStats } from './prefix-cache.js';
+import type {
+  CachedGenerateRequest,
+  EngineOptions,
+  GenerateRequest,
+  GenerateResult,
+  ModelInfo,
+} from './types.js';
 
 // The main-thread face of the engine. Every onnxruntime session lives in a worker thread;
 // this class validates requests, hands pixels over (transferred, not copied), relays streamed
 // text, cancels on abort, and restarts the worker if it dies.
 
 interface Pending {
-  readonly request: GenerateRequest;
+  readonly request: GenerateRequest | CachedGenerateRequest;
+  /** What was posted to the worker: resent with pixels if its cached prefix was evicted. */
+  readonly sequence: SchedulerRequest;
   resolve(result: GenerateResult): void;
-  reject(error: EngineError): void;
+  reject(error: unknown): void;
   cleanup(): void;
 }
 
@@ -99,9 +108,14 @@ function invalidInput(message: string): EngineError {
   return new EngineError('INVALID_INPUT', message);
 }
 
-function checkRequest(req: GenerateRequest): void {
-  const { image } = req;
-  if (
+function checkRequest(req: GenerateRequest | CachedGenerateRequest): void {
+  const image = 'image' in req ? req.image : undefined;
+  if (req.prefixKey !== undefined && typeof req.prefixKey !== 'string')
+    throw invalidInput('prefixKey must be a string');
+  if (image === undefined) {
+    if (!('loadImage' in req) || typeof req.loadImage !== 'function')
+      throw invalidInput('an image is required (or a prefixKey with loadImage)');
+  } else if (
     !Number.isInteger(image.width) ||
     !Number.isInteger(image.height) ||
     image.width < 1 ||
@@ -109,7 +123,10 @@ function checkRequest(req: GenerateRequest): void {
   ) {
     throw invalidInput(`image size ${image.width}x${image.height} is not a positive whole size`);
   }
-  if (!(image.data instanceof Uint8Array) || image.data.length !== image.width * image.height * 3) {
+  if (
+    image !== undefined &&
+    (!(image.data instanceof Uint8Array) || image.data.length !== image.width * image.height * 3)
+  ) {
     throw invalidInput(
       `image data must be ${image.width * image.height * 3} bytes of RGB for ${image.width}x${image.height}`,
     );
@@ -140,7 +157,7 @@ function cancelledResult(): GenerateResult {
   return {
     text: '',
     finishReason: 'cancelled',
-    usage: { promptTokens: 0, imageTokens: 0, completionTokens: 0 },
+    usage: { promptTokens: 0, imageTokens: 0, completionTokens: 0, cachedTokens: 0 },
     timings: { queueMs: 0, preprocessMs: 0, visionMs: 0, prefillMs: 0, decodeMs: 0 },
     grid: { rows: 0, cols: 0 },
   };
@@ -154,6 +171,11 @@ export class Engine {
   private restartCount = 0;
   private startFailure: EngineError | undefined;
   private closing: Promise<void> | undefined;
+  /** Keys the worker's prefix cache holds, mirrored from its messages, so a hit is sent without pixels. */
+  private readonly prefixKeys = new Set<string>();
+  private prefixStats: PrefixCacheStats;
+  /** Counters of workers that crashed, so the totals only grow. */
+  private prefixBase = { hits: 0, misses: 0, evictions: 0 };
 
   private constructor(
     private readonly options: EngineOptions,
@@ -161,6 +183,7 @@ export class Engine {
     readonly info: ModelInfo,
   ) {
     this.handle = handle;
+    this.prefixStats = emptyPrefixStats(options.prefixCacheBytes ?? 0);
   }
 
   /**
@@ -196,11 +219,45 @@ export class Engine {
     return this.restartCount;
   }
 
-  async generate(req: GenerateRequest): Promise<GenerateResult> {
+  /** Why the engine cannot serve any more (its worker could not be restarted), else undefined. */
+  get failure(): EngineError | undefined {
+    return this.startFailure;
+  }
+
+  /** Whether the worker holds this prefix-cache key (as of its last message). */
+  hasPrefix(key: string): boolean {
+    return this.prefixKeys.has(key);
+  }
+
+  /** The prefix cache's counters (totals since start, across worker restarts) and size. */
+  prefixCacheStats(): PrefixCacheStats {
+    const { hits, misses, evictions } = this.prefixBase;
+    const now = this.prefixStats;
+    return {
+      ...now,
+      hits: hits + now.hits,
+      misses: misses + now.misses,
+      evictions: evictions + now.evictions,
+    };
+  }
+
+  /** generate() without pixels, for a prefix the worker holds (hasPrefix); loadImage makes them if it does not any more. */
+  generateCached(req: CachedGenerateRequest): Promise<GenerateResult> {
+    return this.generate(req);
+  }
+
+  async generate(req: GenerateRequest | CachedGenerateRequest): Promise<GenerateResult> {
     if (this.closing !== undefined)
       throw new EngineError('MODEL_NOT_READY', 'the engine is closed');
     checkRequest(req);
-    const image = transferableImage(req.image);
+    // Without pixels only while the worker holds the prefix; else they are made now.
+    const given =
+      'image' in req
+        ? req.image
+        : this.prefixKeys.has(req.prefixKey)
+          ? undefined
+          : await req.loadImage();
+    const image = given === undefined ? undefined : transferableImage(given);
     this.waitingForWorker++;
     try {
       await this.handle.ready;
@@ -216,9 +273,10 @@ export class Engine {
     if (req.signal?.aborted) return cancelledResult();
 
     const id = this.nextId++;
-    const request: SequenceRequest = {
+    const request: SchedulerRequest = {
       id,
-      image,
+      ...(image !== undefined ? { image } : {}),
+      ...(req.prefixKey !== undefined ? { prefixKey: req.prefixKey } : {}),
       prompt: req.prompt,
       maxTokens: req.maxTokens,
       temperature: req.temperature ?? 0,
@@ -233,12 +291,57 @@ export class Engine {
       req.signal?.addEventListener('abort', onAbort, { once: true });
       this.inFlight.set(id, {
         request: req,
+        sequence: request,
         resolve,
         reject,
         cleanup: () => req.signal?.removeEventListener('abort', onAbort),
       });
-      this.post({ type: 'generate', request }, [image.data.buffer as ArrayBuffer]);
+      this.post({ type: 'generate', request }, image ? [image.data.buffer as ArrayBuffer] : []);
     });
+  }
+
+  /** The worker evicted the prefix of a request sent without pixels: make them and send it again. */
+  private resendWithImage(id: number, pending: Pending): void {
+    const { request } = pending;
+    if (!('loadImage' in request)) {
+      this.inFlight.delete(id);
+      pending.cleanup();
+      pending.reject(
+        new EngineError('INFERENCE_FAILED', 'the worker asked again for pixels it was sent'),
+      );
+      return;
+    }
+    const settle = (error: unknown): void => {
+      if (this.inFlight.get(id) !== pending) return;
+      this.inFlight.delete(id);
+      pending.cleanup();
+      if (request.signal?.aborted) pending.resolve(cancelledResult());
+      else pending.reject(error);
+    };
+    let loading: Promise<RgbImage>;
+    try {
+      loading = request.loadImage();
+    } catch (error) {
+      settle(error);
+      return;
+    }
+    loading.then((loaded) => {
+      if (this.inFlight.get(id) !== pending) return; // failed meanwhile (crash, close)
+      if (request.signal?.aborted) {
+        settle(undefined);
+        return;
+      }
+      const image = transferableImage(loaded);
+      this.post({ type: 'generate', request: { ...pending.sequence, image } }, [
+        image.data.buffer as ArrayBuffer,
+      ]);
+    }, settle);
+  }
+
+  private onPrefixCache(change: PrefixCacheChange): void {
+    for (const key of change.evicted) this.prefixKeys.delete(key);
+    for (const key of change.added) this.prefixKeys.add(key);
+    this.prefixStats = change.stats;
   }
 
   /** One short real inference, so the first user request does not pay for lazy initialisation. */
@@ -278,8 +381,16 @@ export class Engine {
   private onMessage(message: FromWorker): void {
     if (message.type === 'closed') return;
     if (message.type === 'ready' || message.type === 'startup-error') return;
+    if (message.type === 'prefix-cache') {
+      this.onPrefixCache(message.change);
+      return;
+    }
     const pending = this.inFlight.get(message.id);
     if (pending === undefined) return;
+    if (message.type === 'prefix-miss') {
+      this.resendWithImage(message.id, pending);
+      return;
+    }
     if (message.type === 'token') {
       try {
         pending.request.onToken?.(message.text);
@@ -311,6 +422,12 @@ export class Engine {
       }),
     );
     this.restartCount++;
+    this.startFailure = undefined;
+    // the new worker starts with an empty cache
+    const { hits, misses, evictions } = this.prefixCacheStats();
+    this.prefixBase = { hits, misses, evictions };
+    this.prefixKeys.clear();
+    this.prefixStats = emptyPrefixStats(this.options.prefixCacheBytes ?? 0);
     try {
       this.options.onRestart?.(cause);
     } catch {
@@ -332,4 +449,8 @@ export class Engine {
         error instanceof EngineError ? error : new EngineError('MODEL_NOT_READY', String(error));
     });
   }
+}
+
+function emptyPrefixStats(budgetBytes: number): PrefixCacheStats {
+  return { hits: 0, misses: 0, evictions: 0, bytes: 0, entries: 0, budgetBytes };
 }

@@ -5,7 +5,9 @@ export type EngineErrorCode =
   | 'MODEL_NOT_READY'
   | 'INVALID_INPUT'
   | 'CANCELLED'
-  | 'INFERENCE_FAILED';
+  | 'INFERENCE_FAILED'
+  /** Start-up only: weights + worst-case KV cache exceed the configured memory budget (memory.ts). */
+  | 'MEMORY_BUDGET_EXCEEDED';
 
 const CODES: ReadonlySet<string> = new Set<EngineErrorCode>([
   'INVALID_BUNDLE',
@@ -14,6 +16,7 @@ const CODES: ReadonlySet<string> = new Set<EngineErrorCode>([
   'INVALID_INPUT',
   'CANCELLED',
   'INFERENCE_FAILED',
+  'MEMORY_BUDGET_EXCEEDED',
 ]);
 
 export class EngineError extends Error {

@@ -2,6 +2,7 @@ export { Engine } from './engine.js';
 export { EngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
 export type {
+  CachedGenerateRequest,
   EngineOptions,
   ExecutionProviderName,
   FinishReason,
@@ -10,6 +11,7 @@ export type {
   ModelInfo,
   PrefillPolicy,
 } from './types.js';
+export type { PrefixCacheStats } from './prefix-cache.js';
 export { loadBundle } from './bundle.js';
 export type { Bundle, ModelConfig } from './bundle.js';
 export { MAGMA_SYSTEM_PROMPT, PromptTokenizer } from './prompt.js';

@@ -1,11 +1,19 @@
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import type { RgbImage } from '../images/types.js';
 import type { ModelConfig } from './bundle.js';
 import { EngineError } from './errors.js';
 import { preprocessImage, stitchImageFeatures, visualTokenCount } from './image-processor.js';
 import type { CropGrid } from './image-processor.js';
 import type { ModelSessions } from './model-sessions.js';
-import { disposeTensor, emptyKv, floatTensor, int64Tensor, readFloats } from './tensors.js';
+import {
+  disposeTensor,
+  emptyKv,
+  floatTensor,
+  int64Tensor,
+  readFloats,
+  tensorOf,
+  tensorValues,
+} from './tensors.js';
 
 // The Magma forward pieces over the three ONNX sessions: image -> visual tokens, ids -> embeddings,
 // and decoder steps with a KV cache, batched with left padding.
@@ -200,7 +208,7 @@ export class MagmaModel {
     inputs.forEach((s, b) => {
       if (s.past === null || s.pastLength === 0) return;
       const { tensors, row, pad } = s.past;
-      const source = tensors[k]!.data as Float32Array | Uint16Array;
+      const source = tensorValues(tensors[k]!);
       const sourceWidth = tensors[k]!.dims[2]!;
       const length = s.pastLength * headDim;
       for (let h = 0; h < heads; h++) {
@@ -209,7 +217,7 @@ export class MagmaModel {
         data.set(source.subarray(from, from + length), to);
       }
     });
-    return new ort.Tensor(type, data, [inputs.length, heads, width, headDim]);
+    return tensorOf(type, data, [inputs.length, heads, width, headDim]);
   }
 }
 

@@ -6,6 +6,8 @@ import { EngineError } from './errors.js';
 // Magma's prompt format, as its model card and README write it.
 export const MAGMA_SYSTEM_PROMPT = 'You are agent that can see, talk and act.';
 const IMAGE_PREFIX = '<image_start><image><image_end>\n';
+/** Stands for the question while the template is rendered; private-use characters, no spaces. */
+const QUESTION_SENTINEL = '\uE000magma-question\uE001';
 
 /**
  * Renders a question with the bundle's chat template and tokenizes it the way Magma's
@@ -16,6 +18,8 @@ export class PromptTokenizer {
   private readonly tokenizer: Tokenizer;
   private readonly template: Template;
   private readonly bosTokenId: number | undefined;
+  /** Contents of the tokenizer's added tokens (all are matched in template text). */
+  private readonly addedTokens: readonly string[];
 
   constructor(
     private readonly files: TokenizerFiles,
@@ -37,6 +41,9 @@ export class PromptTokenizer {
         `model bundle: tokenizer_config.json: chat_template does not parse (${(error as Error).message})`,
       );
     }
+    this.addedTokens = [...this.tokenizer.get_added_tokens_decoder().values()].map(
+      (token) => token.content,
+    );
     const fromTokenizer =
       files.bosToken === undefined ? undefined : this.tokenizer.token_to_id(files.bosToken);
     this.bosTokenId = fromTokenizer ?? files.bosTokenId;
@@ -78,24 +85,102 @@ export class PromptTokenizer {
     });
   }
 
-  /** Token ids of the prompt, with the single <image> placeholder not yet expanded. */
+  /**
+   * Token ids of the prompt, with the single <image> placeholder not yet expanded. The
+   * template's own text is tokenized with its special tokens; the question is always plain
+   * text: "<|eot_id|>" or "<image>" typed by a user are ordinary characters, never control
+   * tokens, so a question cannot end its turn, open another one or add an image.
+   */
   encodeQuestion(question: string): number[] {
-    const ids = this.tokenizer.encode(this.render(question), { add_special_tokens: false }).ids;
+    const rendered = this.render(question);
+    const template = this.render(QUESTION_SENTINEL);
+    const at = template.indexOf(QUESTION_SENTINEL);
+    const before = template.slice(0, at);
+    const after = template.slice(at + QUESTION_SENTINEL.length);
+    // What the template made of the question (a chat template may trim it), found as the text
+    // between the parts that do not depend on it.
+    if (
+      at < 0 ||
+      !rendered.startsWith(before) ||
+      !rendered.endsWith(after) ||
+      rendered.length < before.length + after.length
+    ) {
+      throw new EngineError('INVALID_INPUT', 'the prompt cannot be placed in the chat template');
+    }
+    const text = rendered.slice(before.length, rendered.length - after.length);
+    // The text around the question up to the nearest special token is tokenized with it, as
+    // one section, exactly as a whole-prompt encode would have done for harmless text.
+    const head = this.splitAfterLastSpecial(before);
+    const tail = this.splitBeforeFirstSpecial(after);
+    const ids = [
+      ...this.encodeTemplate(head.template),
+      ...this.encodePlain(head.text + text + tail.text, head.template.length > 0),
+      ...this.encodeTemplate(tail.template),
+    ];
     return this.files.addBosToken && this.bosTokenId !== undefined
       ? [this.bosTokenId, ...ids]
       : ids;
   }
 
-  /** Like encodeQuestion, but rejects a question that smuggles in its own image placeholder. */
+  /**
+   * Like encodeQuestion, with a check that the prompt holds exactly one image placeholder.
+   * A literal "<image>" in a question is plain text (see encodeQuestion), so this only fails
+   * if the template itself is wrong.
+   */
   encodeUserQuestion(question: string): number[] {
     const ids = this.encodeQuestion(question);
     if (ids.filter((id) => id === this.imageTokenId).length !== 1) {
       throw new EngineError(
         'INVALID_INPUT',
-        'the prompt must not contain the image placeholder token',
+        'the prompt must contain exactly one image placeholder token',
       );
     }
     return ids;
+  }
+
+  /** Template text: special tokens in it are control tokens. */
+  private encodeTemplate(text: string): number[] {
+    if (text.length === 0) return [];
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /**
+   * User text with special-token matching off: normalizer, pre-tokenizer and BPE model only,
+   * the steps the library applies to a section between special tokens. @huggingface/tokenizers
+   * has no split_special_tokens option, so its public pipeline parts are called directly.
+   */
+  private encodePlain(text: string, afterSpecial: boolean): number[] {
+    const { normalizer, pre_tokenizer: preTokenizer, model } = this.tokenizer;
+    if (model === null) throw new EngineError('INVALID_BUNDLE', 'tokenizer has no model');
+    const normalized = normalizer === null ? text : normalizer(text);
+    if (normalized.length === 0) return [];
+    const pieces =
+      preTokenizer === null
+        ? [normalized]
+        : preTokenizer(normalized, { section_index: afterSpecial ? 1 : 0 });
+    return model(pieces).map(
+      (token: string) => model.tokens_to_ids.get(token) ?? model.unk_token_id ?? 0,
+    );
+  }
+
+  /** Splits template text after its last special (added) token. */
+  private splitAfterLastSpecial(text: string): { template: string; text: string } {
+    let end = 0;
+    for (const token of this.addedTokens) {
+      const index = text.lastIndexOf(token);
+      if (index >= 0) end = Math.max(end, index + token.length);
+    }
+    return { template: text.slice(0, end), text: text.slice(end) };
+  }
+
+  /** Splits template text before its first special (added) token. */
+  private splitBeforeFirstSpecial(text: string): { text: string; template: string } {
+    let start = text.length;
+    for (const token of this.addedTokens) {
+      const index = text.indexOf(token);
+      if (index >= 0) start = Math.min(start, index);
+    }
+    return { text: text.slice(0, start), template: text.slice(start) };
   }
 
   /** Text of generated ids, special tokens skipped. */

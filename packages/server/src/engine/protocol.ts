@@ -1,6 +1,6 @@
-import type { RgbImage } from '../images/types.js';
 import type { SerializedEngineError } from './errors.js';
-import type { SequenceRequest } from './sequence.js';
+import type { PrefixCacheChange } from './prefix-cache.js';
+import type { SchedulerRequest } from './sequence.js';
 import type { EngineOptions, GenerateResult, ModelInfo } from './types.js';
 
 // Messages between the Engine (main thread) and its worker.
@@ -9,7 +9,7 @@ import type { EngineOptions, GenerateResult, ModelInfo } from './types.js';
 export type WorkerOptions = Omit<EngineOptions, 'onRestart'>;
 
 export type ToWorker =
-  | { readonly type: 'generate'; readonly request: SequenceRequest & { readonly image: RgbImage } }
+  | { readonly type: 'generate'; readonly request: SchedulerRequest }
   | { readonly type: 'cancel'; readonly id: number }
   | { readonly type: 'close' }
   /** Test hook: throw an uncaught error in the worker (a crash that can be caused on purpose). */
@@ -21,4 +21,7 @@ export type FromWorker =
   | { readonly type: 'token'; readonly id: number; readonly text: string }
   | { readonly type: 'result'; readonly id: number; readonly result: GenerateResult }
   | { readonly type: 'error'; readonly id: number; readonly error: SerializedEngineError }
+  /** A request sent without pixels found its cached prefix evicted: the engine resends it with them. */
+  | { readonly type: 'prefix-miss'; readonly id: number }
+  | { readonly type: 'prefix-cache'; readonly change: PrefixCacheChange }
   | { readonly type: 'closed' };

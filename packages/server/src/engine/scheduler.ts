@@ -1,9 +1,12 @@
 import { EngineError } from './errors.js';
 import { selectCropGrid, visualTokenCount } from './image-processor.js';
-import type { MagmaModel } from './magma-model.js';
+import type { MagmaModel, StepOutput } from './magma-model.js';
+import type { EncodedImage } from './magma-model.js';
+import { entryBytes, slicePrefixKv, startsWith, templatePrefixIds } from './prefix-cache.js';
+import type { PrefixCache, PrefixCacheChange, PrefixEntry } from './prefix-cache.js';
 import type { PromptTokenizer } from './prompt.js';
 import { Sequence } from './sequence.js';
-import type { SequenceRequest } from './sequence.js';
+import type { SchedulerRequest } from './sequence.js';
 import type { EngineOptions, GenerateResult, PrefillPolicy } from './types.js';
 
 // Continuous batching: every loop turn first prefills waiting requests into the batch (as the
@@ -15,6 +18,10 @@ export interface SchedulerEvents {
   token(id: number, text: string): void;
   result(id: number, result: GenerateResult): void;
   error(id: number, error: unknown): void;
+  /** A request without pixels whose cached prefix is gone: the engine resends it with the image. */
+  prefixMiss?(id: number): void;
+  /** Entries stored or evicted, and the counters after a request that used a prefix key. */
+  prefixCache?(change: PrefixCacheChange): void;
 }
 
 export interface SchedulerSettings {
@@ -61,13 +68,20 @@ export class Scheduler {
   private readonly byId = new Map<number, Sequence>();
   private running = false;
   private idleWaiters: Array<() => void> = [];
+  /** Prompt ids before the question (prefix-cache.ts); null when the cache is off or the template has none. */
+  private readonly templatePrefix: readonly number[] | null;
 
   constructor(
     private readonly model: MagmaModel,
     private readonly prompt: PromptTokenizer,
     private readonly settings: SchedulerSettings,
     private readonly events: SchedulerEvents,
-  ) {}
+    private readonly prefixCache?: PrefixCache,
+  ) {
+    this.templatePrefix = prefixCache?.enabled
+      ? templatePrefixIds(prompt, model.config.imageTokenId)
+      : null;
+  }
 
   /** Requests waiting or running. */
   get size(): number {
@@ -82,7 +96,7 @@ export class Scheduler {
     return total;
   }
 
-  submit(request: SequenceRequest): void {
+  submit(request: SchedulerRequest): void {
     const { config } = this.model;
     const suppress = request.suppressActionTokens ? config.actionTokenRange : undefined;
     const sequence = new Sequence(request, {
@@ -145,9 +159,11 @@ export class Scheduler {
     while (this.waiting.length > 0 && this.active.length < maxBatchSize) {
       const next = this.waiting[0]!;
       if (!this.plan(next)) continue; // failed and removed
-      if (admitted > 0 && next.promptTokens > budget) break;
+      // a cached prefix is not prefilled again: only the rest counts against the budget
+      const cost = next.promptTokens - next.cachedTokens;
+      if (admitted > 0 && cost > budget) break;
       this.waiting.shift();
-      budget -= next.promptTokens;
+      budget -= cost;
       admitted++;
       await this.prefill(next);
     }
@@ -161,12 +177,22 @@ export class Scheduler {
     if (sequence.promptIds !== null) return true;
     try {
       const { config } = this.model;
-      const { image, maxTokens, prompt } = sequence.request;
+      const { image, maxTokens, prompt, prefixKey } = sequence.request;
       const started = performance.now();
       const ids = this.prompt.encodeUserQuestion(prompt);
-      const grid = selectCropGrid(image.width, image.height, config.cropSize, config.maxCrops);
+      if (prefixKey !== undefined && this.prefixCache?.enabled)
+        sequence.prefix = this.prefixCache.acquire(prefixKey) ?? null;
+      const entry = sequence.prefix;
+      if (entry === null && image === undefined) {
+        this.prefixGone(sequence);
+        return false;
+      }
+      const grid =
+        entry?.image.grid ??
+        selectCropGrid(image!.width, image!.height, config.cropSize, config.maxCrops);
       sequence.grid = { ...grid };
       sequence.imageTokens = visualTokenCount(grid, config.cellsPerSide);
+      if (entry !== null && reusesKv(entry, ids)) sequence.cachedTokens = entry.positions;
       sequence.promptTokens = ids.length - 1 + sequence.imageTokens;
       const limit = config.maxPositionEmbeddings;
       if (sequence.promptTokens + maxTokens > limit) {
@@ -191,18 +217,10 @@ export class Scheduler {
     sequence.timings.queueMs = started - sequence.receivedAt;
     sequence.inFlight = true;
     try {
-      const image = await model.encodeImage(sequence.request.image);
-      sequence.timings.preprocessMs += image.preprocessMs;
-      sequence.timings.visionMs = image.visionMs;
-      if (sequence.done) {
-        sequence.inFlight = false;
-        return;
-      }
-      const prefillStarted = performance.now();
-      const embeds = await model.promptEmbeddings(sequence.promptIds!, image);
-      const out = await model.forward(embeds, { past: null, pastLength: 0 });
-      sequence.timings.prefillMs = performance.now() - prefillStarted;
+      const out = await this.prefillPrompt(sequence);
+      this.releasePrefix(sequence);
       sequence.inFlight = false;
+      if (out === null) return;
       if (sequence.done) {
         model.release(out.present);
         return;
@@ -214,7 +232,104 @@ export class Scheduler {
     } catch (error) {
       sequence.inFlight = false;
       this.fail(sequence, error);
+    } finally {
+      this.releasePrefix(sequence);
     }
+  }
+
+  /**
+   * The prompt's decoder run. With a cached prefix whose ids the prompt starts with, only the
+   * question is prefilled, on the cached keys and values; otherwise the whole prompt, with the
+   * cached vision features if there are some, and a keyed miss stores its prefix. Null if the
+   * sequence ended (cancelled) meanwhile.
+   */
+  private async prefillPrompt(sequence: Sequence): Promise<StepOutput | null> {
+    const { model, prefixCache: cache } = this;
+    const { prefixKey, image: pixels } = sequence.request;
+    const ids = sequence.promptIds!;
+    const keyed = prefixKey !== undefined && cache !== undefined && cache.enabled;
+    // stored by an earlier request of the same image since this one was planned
+    if (keyed && sequence.prefix === null) sequence.prefix = cache.acquire(prefixKey) ?? null;
+    const entry = sequence.prefix;
+    let out: StepOutput;
+    if (entry !== null && reusesKv(entry, ids)) {
+      sequence.cachedTokens = entry.positions;
+      const prefillStarted = performance.now();
+      const embeds = await model.embed(ids.slice(entry.prefixIds.length), 1);
+      // The cached tensors are an input: the run writes its own present, so hits share them.
+      out = await model.forward(embeds, {
+        past: { tensors: entry.kv!, row: 0, pad: 0 },
+        pastLength: entry.positions,
+      });
+      sequence.timings.prefillMs = performance.now() - prefillStarted;
+      cache!.countHit();
+    } else {
+      sequence.cachedTokens = 0;
+      let image: EncodedImage;
+      if (entry !== null) {
+        image = entry.image;
+      } else {
+        image = await model.encodeImage(pixels!);
+        sequence.timings.preprocessMs += image.preprocessMs;
+        sequence.timings.visionMs = image.visionMs;
+      }
+      if (sequence.done) return null;
+      const prefillStarted = performance.now();
+      const embeds = await model.promptEmbeddings(ids, image);
+      out = await model.forward(embeds, { past: null, pastLength: 0 });
+      sequence.timings.prefillMs = performance.now() - prefillStarted;
+      if (keyed) {
+        cache.countMiss();
+        const change = entry === null ? this.storePrefix(prefixKey, ids, image, out) : undefined;
+        this.events.prefixCache?.(change ?? { added: [], evicted: [], stats: cache.stats() });
+        return sequence.done ? this.dropOutput(out) : out;
+      }
+    }
+    if (keyed) this.events.prefixCache?.({ added: [], evicted: [], stats: cache.stats() });
+    return sequence.done ? this.dropOutput(out) : out;
+  }
+
+  private dropOutput(out: StepOutput): null {
+    this.model.release(out.present);
+    return null;
+  }
+
+  /**
+   * Stores a miss's prefix: its vision features, and the first positions of its present (the
+   * prefix's keys and values: causal attention makes them independent of the question).
+   */
+  private storePrefix(
+    key: string,
+    ids: readonly number[],
+    image: EncodedImage,
+    out: StepOutput,
+  ): PrefixCacheChange {
+    const cache = this.prefixCache!;
+    const prefix = this.templatePrefix;
+    const fits = prefix !== null && startsWith(ids, prefix) && ids.length > prefix.length;
+    const prefixIds = fits ? prefix : [];
+    const positions = fits ? prefix.length - 1 + image.tokens : 0;
+    // a GPU cache cannot be cut from JavaScript: then only the features are kept
+    const kv = fits && this.model.canBatch ? slicePrefixKv(out.present.tensors, positions) : null;
+    return cache.insert({ key, image, prefixIds, positions, kv, bytes: entryBytes(image, kv) });
+  }
+
+  private releasePrefix(sequence: Sequence): void {
+    if (sequence.prefix === null) return;
+    this.prefixCache?.unpin(sequence.prefix);
+    sequence.prefix = null;
+  }
+
+  /** A request sent without pixels whose prefix was evicted: handed back to the engine. */
+  private prefixGone(sequence: Sequence): void {
+    if (this.events.prefixMiss === undefined) {
+      this.fail(sequence, new EngineError('INVALID_INPUT', 'the request has no image'));
+      return;
+    }
+    sequence.cancel();
+    this.byId.delete(sequence.id);
+    this.remove(sequence);
+    this.events.prefixMiss(sequence.id);
   }
 
   private async decodeStep(): Promise<void> {
@@ -289,8 +404,16 @@ export class Scheduler {
     const activeAt = this.active.indexOf(sequence);
     if (activeAt >= 0) this.active.splice(activeAt, 1);
     if (!sequence.inFlight) {
+      this.releasePrefix(sequence);
       this.model.release(sequence.past);
       sequence.past = null;
     }
   }
+}
+
+/** Whether a prompt can take an entry's keys and values: it starts with the entry's prefix and has more after it. */
+function reusesKv(entry: PrefixEntry, ids: readonly number[]): boolean {
+  return (
+    entry.kv !== null && ids.length > entry.prefixIds.length && startsWith(ids, entry.prefixIds)
+  );
 }

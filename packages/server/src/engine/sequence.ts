@@ -1,5 +1,6 @@
 import type { RgbImage } from '../images/types.js';
 import type { KvCache } from './magma-model.js';
+import type { PrefixEntry } from './prefix-cache.js';
 import { createRng, sampleToken } from './sampler.js';
 import type { SamplingOptions } from './sampler.js';
 import { TextStream } from './text-stream.js';
@@ -12,6 +13,8 @@ import type { FinishReason, GenerateResult } from './types.js';
 export interface SequenceRequest {
   readonly id: number;
   readonly image: RgbImage;
+  /** Prefix-cache key of the marked image (prefix-cache.ts); absent = no caching. */
+  readonly prefixKey?: string;
   readonly prompt: string;
   readonly maxTokens: number;
   readonly temperature: number;
@@ -21,6 +24,12 @@ export interface SequenceRequest {
   readonly suppressActionTokens: boolean;
   readonly stream: boolean;
 }
+
+/**
+ * What the scheduler takes: the image may be left out when prefixKey names a cached prefix
+ * (if it is gone, the worker answers 'prefix-miss' and the engine resends it with the image).
+ */
+export type SchedulerRequest = Omit<SequenceRequest, 'image'> & { readonly image?: RgbImage };
 
 export interface SequenceSettings {
   readonly eosTokenIds: readonly number[];
@@ -43,6 +52,10 @@ export class Sequence {
   promptIds: readonly number[] | null = null;
   promptTokens = 0;
   imageTokens = 0;
+  /** The cached prefix this sequence reads (pinned until its prefill is done), if any. */
+  prefix: PrefixEntry | null = null;
+  /** Prompt positions taken from the prefix cache instead of being prefilled. */
+  cachedTokens = 0;
   grid = { rows: 0, cols: 0 };
   readonly timings: Mutable<GenerateResult['timings']> = {
     queueMs: 0,
@@ -57,7 +70,7 @@ export class Sequence {
   private readonly eos: ReadonlySet<number>;
 
   constructor(
-    readonly request: SequenceRequest,
+    readonly request: SchedulerRequest,
     private readonly settings: SequenceSettings,
   ) {
     this.stream = new TextStream(settings.decode, request.stop);
@@ -107,6 +120,7 @@ export class Sequence {
         promptTokens: this.promptTokens,
         imageTokens: this.imageTokens,
         completionTokens: this.generated,
+        cachedTokens: this.cachedTokens,
       },
       timings: { ...this.timings },
       grid: { ...this.grid },

@@ -1,4 +1,6 @@
 import type { RgbImage } from '../images/types.js';
+import type { BundleDtype } from './bundle.js';
+import type { MemoryReport } from './memory.js';
 
 /** Execution providers the engine can run on. */
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'webgpu';
@@ -21,8 +23,17 @@ export interface EngineOptions {
    * (measured here: about 2x the throughput without it; see BENCHMARKS.md).
    */
   readonly spinWait?: boolean;
-  /** Which graph files to load: 'fp32' (X.onnx), 'fp16' (X_fp16.onnx), 'auto' (fp16 if present on GPU, else fp32). */
-  readonly dtype?: 'fp32' | 'fp16' | 'auto';
+  /**
+   * Which graph files to load: 'fp32' (X.onnx), 'fp16' (X_fp16.onnx), 'q4'/'q8' (X_q4.onnx,
+   * X_q8.onnx, weight-only quantized; 'q4f16'/'q8f16' from the fp16 graphs), 'auto' (fp16 if
+   * present on GPU, else fp32).
+   */
+  readonly dtype?: BundleDtype | 'auto';
+  /**
+   * Refuse to start (MEMORY_BUDGET_EXCEEDED) when the weights plus maxBatchSize full-context KV
+   * caches exceed this many bytes. 0 or absent: no check.
+   */
+  readonly memoryBudgetBytes?: number;
   /** Most sequences decoded together in one batched step (continuous batching). Default 4; 1 = no batching. */
   readonly maxBatchSize?: number;
   /**
@@ -35,6 +46,11 @@ export interface EngineOptions {
   readonly prefillPolicy?: PrefillPolicy;
   /** Prompt positions (image tokens included) prefilled between two decode steps under 'interleave'. Default 2048. */
   readonly maxPrefillTokens?: number;
+  /**
+   * Bytes of vision features and prompt-prefix KV caches kept for repeated questions about one
+   * marked image (prefix-cache.ts), least recently used evicted first. Default 0 = off.
+   */
+  readonly prefixCacheBytes?: number;
   /** Called when the engine worker crashed and is restarted (in-flight requests failed with INFERENCE_FAILED). */
   readonly onRestart?: (cause: Error) => void;
 }
@@ -42,6 +58,12 @@ export interface EngineOptions {
 export interface GenerateRequest {
   /** The image exactly as the model should see it (marks already drawn). Its buffer is transferred to the worker. */
   readonly image: RgbImage;
+  /**
+   * Prefix-cache key of this marked image (the server's hash of the upload, marks and drawing
+   * options, model and processor). A hit skips vision and the prefill of the prompt up to the
+   * question; a miss stores it. Absent = no caching for this request.
+   */
+  readonly prefixKey?: string;
   /** The user's question; the engine wraps it in Magma's chat template. */
   readonly prompt: string;
   readonly maxTokens: number;
@@ -59,6 +81,15 @@ export interface GenerateRequest {
   readonly onToken?: (text: string) => void;
 }
 
+/**
+ * A request sent without pixels, for a prefix the engine holds (Engine.hasPrefix): if the worker
+ * evicted it meanwhile, loadImage makes the image and the request is sent again with it.
+ */
+export type CachedGenerateRequest = Omit<GenerateRequest, 'image' | 'prefixKey'> & {
+  readonly prefixKey: string;
+  readonly loadImage: () => Promise<RgbImage>;
+};
+
 export type FinishReason = 'stop' | 'length' | 'cancelled';
 
 export interface GenerateResult {
@@ -70,6 +101,8 @@ export interface GenerateResult {
     /** Visual tokens (rows*g*(cols*g+1)). */
     readonly imageTokens: number;
     readonly completionTokens: number;
+    /** Prompt positions read from the prefix cache instead of being prefilled (0 on a miss). */
+    readonly cachedTokens?: number;
   };
   /** Milliseconds per stage, measured inside the worker. */
   readonly timings: {
@@ -87,9 +120,13 @@ export interface ModelInfo {
   readonly name: string;
   readonly revision: string;
   readonly executionProvider: ExecutionProviderName;
-  readonly dtype: 'fp32' | 'fp16';
+  readonly dtype: BundleDtype;
   readonly cropSize: number;
   readonly maxCrops: number;
+  /** What the model reads, in model pixels: the server sizes marks from it (images/mark-sizing.ts). */
+  readonly markMinimums: { readonly labelTextHeight: number; readonly outlineWidth: number };
   readonly vocabSize: number;
   readonly maxPositionEmbeddings: number;
+  /** Bytes per graph and dtype, KV bytes per token, worst case (memory.ts). */
+  readonly memory?: MemoryReport;
 }

@@ -2,8 +2,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadBundle } from './bundle.js';
 import { serializeError } from './errors.js';
 import { MagmaModel } from './magma-model.js';
+import { checkMemoryBudget, memoryReport } from './memory.js';
 import { openModel } from './model-sessions.js';
 import type { ModelSessions } from './model-sessions.js';
+import { PrefixCache } from './prefix-cache.js';
 import { PromptTokenizer } from './prompt.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { Scheduler, schedulerSettings } from './scheduler.js';
@@ -28,13 +30,24 @@ async function start(options: WorkerOptions): Promise<void> {
       executionProvider: provider,
     });
     const prompt = new PromptTokenizer(bundle.tokenizer, bundle.config.imageTokenId);
+    const batch = schedulerSettings(options).maxBatchSize;
+    // Before any session is opened: a budget the worst case cannot fit in fails here, not under load.
+    checkMemoryBudget(memoryReport(bundle, batch), options.memoryBudgetBytes ?? 0);
     sessions = await openModel(bundle, options);
     const model = new MagmaModel(sessions, bundle.config);
-    scheduler = new Scheduler(model, prompt, schedulerSettings(options), {
-      token: (id, text) => send({ type: 'token', id, text }),
-      result: (id, result) => send({ type: 'result', id, result }),
-      error: (id, error) => send({ type: 'error', id, error: serializeError(error) }),
-    });
+    scheduler = new Scheduler(
+      model,
+      prompt,
+      schedulerSettings(options),
+      {
+        token: (id, text) => send({ type: 'token', id, text }),
+        result: (id, result) => send({ type: 'result', id, result }),
+        error: (id, error) => send({ type: 'error', id, error: serializeError(error) }),
+        prefixMiss: (id) => send({ type: 'prefix-miss', id }),
+        prefixCache: (change) => send({ type: 'prefix-cache', change }),
+      },
+      new PrefixCache(options.prefixCacheBytes ?? 0),
+    );
     const { config } = bundle;
     send({
       type: 'ready',
@@ -45,8 +58,11 @@ async function start(options: WorkerOptions): Promise<void> {
         dtype: bundle.dtype,
         cropSize: config.cropSize,
         maxCrops: config.maxCrops,
+        markMinimums: config.markMinimums,
         vocabSize: config.vocabSize,
         maxPositionEmbeddings: config.maxPositionEmbeddings,
+        // The KV element size as the opened decoder declares it.
+        memory: memoryReport(bundle, batch, sessions.kvType === 'float16' ? 2 : 4),
       },
     });
   } catch (error) {

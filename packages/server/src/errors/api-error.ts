@@ -11,7 +11,13 @@ export class ApiError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { issues?: ErrorIssue[]; retryAfterMs?: number; requestId?: string } = {},
+    readonly extra: {
+      issues?: ErrorIssue[];
+      retryAfterMs?: number;
+      requestId?: string;
+      /** The Allow header of a METHOD_NOT_ALLOWED answer. */
+      allow?: string;
+    } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

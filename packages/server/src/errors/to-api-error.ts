@@ -12,6 +12,7 @@ const ENGINE_CODES: Record<EngineErrorCode, ErrorCode> = {
   // Start-up faults; a request only sees them if the engine is broken, which is the server's fault.
   INVALID_BUNDLE: 'INTERNAL',
   PROVIDER_UNAVAILABLE: 'INTERNAL',
+  MEMORY_BUDGET_EXCEEDED: 'INTERNAL',
 };
 
 // Inference failures may carry onnxruntime internals; clients get a fixed text, logs the real one.
@@ -34,6 +35,16 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError(code, message, {}, { cause: error });
   }
   if (hasIssues(error)) {
+    // An image string over the contract's length is an oversized image: 413 like one just
+    // over the server's byte limit, not a schema error.
+    if (error.issues.some(isImageTooBig)) {
+      return new ApiError(
+        'PAYLOAD_TOO_LARGE',
+        'the image is larger than the JSON path accepts; use the binary upload (askUpload)',
+        {},
+        { cause: error },
+      );
+    }
     return new ApiError(
       'INVALID_INPUT',
       'the request does not match the schema',
@@ -50,4 +61,9 @@ function hasIssues(error: unknown): error is { issues: unknown[] } {
     error !== null &&
     Array.isArray((error as { issues?: unknown }).issues)
   );
+}
+
+function isImageTooBig(issue: unknown): boolean {
+  const { code, path } = issue as { code?: unknown; path?: unknown };
+  return code === 'too_big' && Array.isArray(path) && path.length === 1 && path[0] === 'image';
 }

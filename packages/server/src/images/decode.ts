@@ -72,13 +72,22 @@ async function readSize(
   return { width, height };
 }
 
+export interface ImageHeader {
+  readonly format: ImageFormat;
+  /** Size of the first frame, before EXIF orientation. */
+  readonly width: number;
+  readonly height: number;
+}
+
 /**
- * Decodes PNG, JPEG, WebP or GIF (first frame) to 8-bit sRGB pixels: EXIF orientation
- * applied, transparency flattened onto white. Refuses files over `maxBytes` before reading
- * them and images over `maxPixels` from their header, so a small file declaring a huge
- * image is never decoded.
+ * Checks an encoded image without decoding any pixel: byte limit, format by magic bytes, and
+ * the size its header declares against `maxPixels`. Cheap (sharp reads the header only), so
+ * the caller can budget the decode by its pixels before paying for it.
  */
-export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Promise<DecodedImage> {
+export async function readImageHeader(
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+): Promise<ImageHeader> {
   if (bytes.length > limits.maxBytes) {
     throw new ImageError(
       'PAYLOAD_TOO_LARGE',
@@ -89,9 +98,24 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   if (format === undefined) {
     throw new ImageError('INVALID_IMAGE', 'image is not a PNG, JPEG, WebP or GIF file');
   }
-  const input = { limitInputPixels: limits.maxPixels, pages: 1, page: 0, failOn: 'error' } as const;
   const { width, height } = await readSize(bytes, format);
   if (width * height > limits.maxPixels) throw tooManyPixels(width, height, limits.maxPixels);
+  return { format, width, height };
+}
+
+/**
+ * Decodes PNG, JPEG, WebP or GIF (first frame) to 8-bit sRGB pixels: EXIF orientation
+ * applied, transparency flattened onto white. Refuses files over `maxBytes` before reading
+ * them and images over `maxPixels` from their header, so a small file declaring a huge
+ * image is never decoded. `header` (from readImageHeader) skips reading the header again.
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+  header?: ImageHeader,
+): Promise<DecodedImage> {
+  const { format, width, height } = header ?? (await readImageHeader(bytes, limits));
+  const input = { limitInputPixels: limits.maxPixels, pages: 1, page: 0, failOn: 'error' } as const;
 
   try {
     const { data, info } = await sharp(bytes, input)

@@ -36,7 +36,12 @@ export class ServerState {
   }
 
   get isReady(): boolean {
-    return this.engineRef !== undefined && this.warm && !this.shuttingDown;
+    return (
+      this.engineRef !== undefined &&
+      this.engineRef.failure === undefined &&
+      this.warm &&
+      !this.shuttingDown
+    );
   }
 
   engineLoaded(engine: ServingEngine): void {
@@ -71,6 +76,8 @@ export class ServerState {
       modelLoaded: this.engineRef !== undefined,
       warm: this.warm,
       shuttingDown: this.shuttingDown,
+      // What the loaded model holds in memory (bytes per graph and dtype, KV bytes per token).
+      ...(this.engineRef?.info.memory !== undefined ? { memory: this.engineRef.info.memory } : {}),
     };
     if (base.ready) return base;
     return { ...base, reason: this.notReadyReason() };
@@ -86,6 +93,8 @@ export class ServerState {
   private notReadyReason(): string {
     if (this.shuttingDown) return 'the server is shutting down';
     if (this.loadFailed) return 'the model failed to load; see the server log';
+    if (this.engineRef?.failure !== undefined)
+      return 'the model engine crashed and could not be restarted; see the server log';
     if (this.engineRef === undefined) return 'the model is loading';
     return 'the model is warming up';
   }

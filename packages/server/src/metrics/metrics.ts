@@ -6,6 +6,16 @@ export interface QueueGauges {
   readonly inFlight: number;
 }
 
+/** What /metrics reports of the prefix cache (engine/prefix-cache.ts PrefixCacheStats). */
+export interface PrefixCacheCounters {
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+  readonly bytes: number;
+  readonly entries: number;
+  readonly budgetBytes: number;
+}
+
 export type Stage = 'queue' | 'image' | 'preprocess' | 'vision' | 'prefill' | 'decode';
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -102,6 +112,63 @@ export class ServerMetrics {
       },
     });
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
+  /**
+   * The engine's prefix cache, read at scrape time (the worker counts; the engine mirrors its
+   * counters across restarts). Call once; nothing is reported while `read` returns undefined.
+   */
+  observePrefixCache(read: () => PrefixCacheCounters | undefined): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, pick: (s: PrefixCacheCounters) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = read();
+          if (stats === undefined) return;
+          // totals kept by the engine: set, not added to
+          this.reset();
+          this.inc(pick(stats));
+        },
+      });
+    const gauge = (name: string, help: string, pick: (s: PrefixCacheCounters) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const stats = read();
+          if (stats !== undefined) this.set(pick(stats));
+        },
+      });
+    counter(
+      'magma_prefix_cache_hits_total',
+      'Asks whose image prefix (vision features and its KV cache) came from the prefix cache.',
+      (s) => s.hits,
+    );
+    counter(
+      'magma_prefix_cache_misses_total',
+      'Asks with a prefix-cache key that had to run vision and the whole prefill.',
+      (s) => s.misses,
+    );
+    counter(
+      'magma_prefix_cache_evictions_total',
+      'Prefix-cache entries evicted to stay within the byte budget.',
+      (s) => s.evictions,
+    );
+    gauge(
+      'magma_prefix_cache_bytes',
+      'Bytes held by the prefix cache (vision features and KV caches).',
+      (s) => s.bytes,
+    );
+    gauge('magma_prefix_cache_entries', 'Entries in the prefix cache.', (s) => s.entries);
+    gauge(
+      'magma_prefix_cache_budget_bytes',
+      'Byte budget of the prefix cache (0 = off).',
+      (s) => s.budgetBytes,
+    );
   }
 
   observeStage(stage: Stage, ms: number): void {

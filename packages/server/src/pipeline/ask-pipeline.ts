@@ -1,14 +1,30 @@
-import { findMarksOutsideImage, parseMarkReferences } from '@magma-som/schemas';
-import type { AskFields, AskResponse, ErrorIssue, Mark, MarkedImage } from '@magma-som/schemas';
+import { findMarksOutsideImage, isImageId, parseMarkReferences } from '@magma-som/schemas';
+import type {
+  AskFields,
+  AskResponse,
+  ErrorIssue,
+  ImageUploadResponse,
+  Mark,
+  MarkedImage,
+} from '@magma-som/schemas';
 import type { AskCall } from '../trpc/context.js';
 import type { ServerConfig } from '../config/config.js';
 import { ApiError } from '../errors/api-error.js';
-import { decodeImage, drawMarks, encodeImage, parseImageString } from '../images/index.js';
+import {
+  drawMarks,
+  encodeImage,
+  markSizing,
+  parseImageString,
+  readImageHeader,
+} from '../images/index.js';
 import type { MarkBox, RgbImage } from '../images/index.js';
 import type { GenerateResult } from '../engine/types.js';
 import type { ServerState } from '../lifecycle/server-state.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import type { WorkQueue } from '../queue/work-queue.js';
+import { PixelBudget, decodeWithinBudget } from './decode-budget.js';
+import { ImageStore } from './image-store.js';
+import { prefixCacheKey } from './prefix-key.js';
 import { requestSignal } from './request-signal.js';
 
 export interface AskPipelineDeps {
@@ -24,13 +40,40 @@ export interface AskPipelineDeps {
  * ApiError; the deadline, a client disconnect or shutdown abort whatever stage is running.
  */
 export class AskPipeline {
-  constructor(private readonly deps: AskPipelineDeps) {}
+  /** Pixels being decoded at once, across requests. */
+  readonly decodeBudget: PixelBudget;
+  /** Uploaded images that asks name by id. */
+  readonly images: ImageStore;
+
+  constructor(private readonly deps: AskPipelineDeps) {
+    const { decodePixelBudget, maxImagePixels } = deps.config;
+    this.decodeBudget = new PixelBudget(decodePixelBudget > 0 ? decodePixelBudget : maxImagePixels);
+    deps.metrics.observePrefixCache(() => deps.state.engine?.prefixCacheStats?.());
+    this.images = new ImageStore(deps.config.imageStoreBytes, deps.config.imageTtlMs);
+  }
+
+  /**
+   * Stores an image for later asks by id (images.upload). Only its header is read here: a
+   * file that is not an image is refused now, the rest is checked when an ask decodes it.
+   */
+  async uploadImage(bytes: Uint8Array): Promise<ImageUploadResponse> {
+    const { maxUploadBytes, maxImagePixels } = this.deps.config;
+    await readImageHeader(bytes, { maxBytes: maxUploadBytes, maxPixels: maxImagePixels });
+    const imageId = this.images.put(bytes);
+    if (imageId === undefined) {
+      throw new ApiError(
+        'PAYLOAD_TOO_LARGE',
+        `image is ${bytes.byteLength} bytes; this server keeps uploads of at most ${this.images.budgetBytes} bytes`,
+      );
+    }
+    return { imageId, bytes: bytes.byteLength, ttlSeconds: this.images.ttlMs / 1000 };
+  }
 
   async ask(call: AskCall): Promise<AskResponse> {
     const { config, queue, state } = this.deps;
     const started = performance.now();
     if (!state.isReady) throw state.notReadyError();
-    this.checkLimits(call.fields);
+    this.checkLimits(call.fields, call.explicitMaxTokens === true);
 
     const ticket = queue.admit();
     const { signal, dispose } = requestSignal(
@@ -43,11 +86,21 @@ export class AskPipeline {
     let generation: Promise<GenerateResult> | undefined;
     try {
       const imageStarted = performance.now();
-      const { image, marks } = await this.prepareImage(call, signal);
-      const markedImage = call.fields.returnMarkedImage
-        ? await markedImageOf(image, call.fields.markedImageFormat)
-        : undefined;
-      const imageMs = performance.now() - imageStarted;
+      const bytes = this.uploadedBytes(call);
+      const prefixKey = await this.prefixKeyOf(call, bytes);
+      // A prefix the engine holds needs no pixels: decoding and drawing are skipped (and done
+      // later only if the engine evicted it meanwhile). A marked image to return needs them.
+      const cached =
+        prefixKey !== undefined &&
+        !call.fields.returnMarkedImage &&
+        state.engine?.hasPrefix?.(prefixKey) === true;
+      const prepared = cached ? undefined : await this.prepareImage(call, signal, bytes);
+      const marks = call.fields.marks;
+      const markedImage =
+        prepared && call.fields.returnMarkedImage
+          ? await markedImageOf(prepared.image, call.fields.markedImageFormat)
+          : undefined;
+      let imageMs = performance.now() - imageStarted;
       signal.throwIfAborted();
 
       const queueStarted = performance.now();
@@ -57,8 +110,7 @@ export class AskPipeline {
       const engine = state.engine;
       if (engine === undefined) throw state.notReadyError();
       const options = call.fields.options;
-      generation = engine.generate({
-        image,
+      const common = {
         prompt: call.fields.prompt,
         maxTokens: Math.min(options.maxTokens, config.maxTokens),
         temperature: options.temperature,
@@ -68,7 +120,24 @@ export class AskPipeline {
         suppressActionTokens: options.suppressActionTokens,
         signal,
         onToken: call.onToken,
-      });
+      };
+      generation =
+        prepared === undefined && engine.generateCached !== undefined
+          ? engine.generateCached({
+              ...common,
+              prefixKey: prefixKey!,
+              loadImage: async () => {
+                const loadStarted = performance.now();
+                const again = await this.prepareImage(call, signal, bytes);
+                imageMs += performance.now() - loadStarted;
+                return again.image;
+              },
+            })
+          : engine.generate({
+              ...common,
+              image: prepared?.image ?? (await this.prepareImage(call, signal, bytes)).image,
+              ...(prefixKey !== undefined ? { prefixKey } : {}),
+            });
       const result = await untilAborted(generation, signal);
 
       const timings = {
@@ -101,9 +170,17 @@ export class AskPipeline {
   }
 
   /** The server's own limits, which may be tighter than the contract's defaults. */
-  private checkLimits(fields: AskFields): void {
-    const { maxPromptChars, maxMarks } = this.deps.config;
+  private checkLimits(fields: AskFields, explicitMaxTokens: boolean): void {
+    const { maxPromptChars, maxMarks, maxTokens } = this.deps.config;
     const issues: ErrorIssue[] = [];
+    // Asked for more than the cap: refused, not silently cut. The schema's default (when
+    // maxTokens is left out) is capped instead.
+    if (explicitMaxTokens && fields.options.maxTokens > maxTokens) {
+      issues.push({
+        path: ['options', 'maxTokens'],
+        message: `maxTokens is above this server's cap of ${maxTokens}`,
+      });
+    }
     if (fields.prompt.length > maxPromptChars) {
       issues.push({
         path: ['prompt'],
@@ -118,16 +195,44 @@ export class AskPipeline {
     }
   }
 
+  /** The image bytes as uploaded (base64 decoded, or stored under their id), not yet an image. */
+  private uploadedBytes(call: AskCall): Uint8Array {
+    const { maxImageBytes } = this.deps.config;
+    if (call.image.kind === 'bytes') return call.image.bytes;
+    if (isImageId(call.image.value)) {
+      const stored = this.images.get(call.image.value);
+      if (stored === undefined) {
+        throw new ApiError(
+          'IMAGE_NOT_FOUND',
+          'unknown or expired image id; upload the image again (images.upload)',
+          { issues: [{ path: ['image'], message: 'unknown or expired image id' }] },
+        );
+      }
+      return stored;
+    }
+    return parseImageString(call.image.value, maxImageBytes);
+  }
+
+  /** The prefix-cache key of this ask, or undefined when the engine caches nothing or the ask opts out. */
+  private async prefixKeyOf(call: AskCall, bytes: Uint8Array): Promise<string | undefined> {
+    const engine = this.deps.state.engine;
+    if (call.fields.cache === false || engine?.hasPrefix === undefined) return undefined;
+    if ((engine.prefixCacheStats?.().budgetBytes ?? 0) <= 0) return undefined;
+    return prefixCacheKey(bytes, call.fields, engine.info);
+  }
+
   /** Decodes the image, checks the marks against its size and draws them. */
   private async prepareImage(
     call: AskCall,
     signal: AbortSignal,
+    bytes: Uint8Array,
   ): Promise<{ image: RgbImage; marks: readonly Mark[] }> {
     const { maxImageBytes, maxUploadBytes, maxImagePixels } = this.deps.config;
-    const maxBytes = call.image.kind === 'bytes' ? maxUploadBytes : maxImageBytes;
-    const bytes =
-      call.image.kind === 'bytes' ? call.image.bytes : parseImageString(call.image.value, maxBytes);
-    const decoded = await decodeImage(bytes, { maxBytes, maxPixels: maxImagePixels });
+    // stored images came through the upload path, under its limit
+    const uploaded = call.image.kind === 'bytes' || isImageId(call.image.value);
+    const maxBytes = uploaded ? maxUploadBytes : maxImageBytes;
+    const limits = { maxBytes, maxPixels: maxImagePixels };
+    const decoded = await decodeWithinBudget(bytes, limits, this.decodeBudget, signal);
     signal.throwIfAborted();
 
     const marks = call.fields.marks;
@@ -140,7 +245,17 @@ export class AskPipeline {
         })),
       });
     }
-    return { image: drawMarks(decoded.image, marks.map(markBoxOf)), marks };
+    const engine = this.deps.state.engine;
+    if (engine === undefined) throw this.deps.state.notReadyError();
+    const { width, height } = decoded;
+    const sizing = markSizing(
+      width,
+      height,
+      engine.info,
+      engine.info.markMinimums,
+      call.fields.markSizing,
+    );
+    return { image: drawMarks(decoded.image, marks.map(markBoxOf), sizing), marks };
   }
 
   private record(
@@ -171,6 +286,7 @@ function usageOf(usage: GenerateResult['usage']): AskResponse['usage'] {
     imageTokens,
     completionTokens,
     totalTokens: promptTokens + completionTokens,
+    cachedTokens: usage.cachedTokens ?? 0,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { AskFields, AskResponse, ServerInfo } from '@magma-som/schemas';
+import type { AskFields, AskResponse, ImageUploadResponse, ServerInfo } from '@magma-som/schemas';
 
 /** The image of an ask: a base64 string (JSON path) or raw file bytes (upload path). */
 export type AskImageSource =
@@ -12,6 +12,8 @@ export interface AskCall {
   readonly requestId: string;
   /** Aborts when the client disconnects. */
   readonly signal: AbortSignal;
+  /** The client sent options.maxTokens itself (an explicit value over the cap is refused). */
+  readonly explicitMaxTokens?: boolean;
   /** Receives generated text as it appears (askStream). */
   readonly onToken?: (text: string) => void;
 }
@@ -26,6 +28,8 @@ export interface RequestLog {
 /** What procedures call; implemented by the server, typed with schema types only. */
 export interface ServerServices {
   ask(call: AskCall): Promise<AskResponse>;
+  /** Stores an image for asks by id (`image: "img_..."`). */
+  uploadImage(bytes: Uint8Array): Promise<ImageUploadResponse>;
   info(): ServerInfo;
   /** Counts a finished procedure call for /metrics. */
   recordCall(procedure: string, outcome: string, durationMs: number): void;

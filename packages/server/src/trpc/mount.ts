@@ -1,11 +1,10 @@
 import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import type { FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors/api-error.js';
 import type { AccessControl } from '../http/access.js';
 import { TRPC_PREFIX, retryAfterSeconds } from '../http/error-replies.js';
 import type { RequestContext, ServerServices } from './context.js';
-import { apiErrorOf, toTRPCError } from './errors.js';
+import { apiErrorOf } from './errors.js';
 import { appRouter } from './router.js';
 import type { AppRouter } from './router.js';
 
@@ -21,7 +20,7 @@ export interface TrpcMountOptions {
 
 /**
  * Serves the router at /trpc. The context is built here from the Fastify request (auth and rate
- * limit checked first) but holds only plain data. The plugin registers its own pass-through
+ * limit were checked in an onRequest hook) but holds only plain data. The plugin registers its own pass-through
  * parser for multipart/form-data, so uploads reach tRPC as an untouched stream.
  */
 export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions): Promise<void> {
@@ -31,26 +30,21 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
     maxBodySize: options.maxBodySize,
     // The rate limit counts HTTP requests; a bounded batch keeps that close to counting calls.
     maxBatchSize: MAX_BATCH_SIZE,
-    async createContext({ req, res }): Promise<RequestContext> {
-      try {
-        await access.check(req);
-      } catch (error) {
-        // No context yet, so the request id rides on the error.
-        throw toTRPCError(error instanceof ApiError ? withRequestId(error, req.id) : error);
-      }
+    // Auth and rate limit ran in an onRequest hook (server.ts), before the body was read.
+    createContext({ req, res }): Promise<RequestContext> {
       // The response's 'close' before it finished = the client went away.
       const disconnected = new AbortController();
       res.raw.once('close', () => {
         if (!res.raw.writableEnded) disconnected.abort();
       });
-      return {
+      return Promise.resolve({
         requestId: req.id,
         signal: disconnected.signal,
         clientKey: access.clientKey(req),
         ip: req.ip,
         log: req.log,
         services,
-      };
+      });
     },
     responseMeta({ errors }) {
       for (const error of errors) {
@@ -74,8 +68,4 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
     },
   };
   await app.register(fastifyTRPCPlugin, { prefix: TRPC_PREFIX, trpcOptions });
-}
-
-function withRequestId(error: ApiError, requestId: string): ApiError {
-  return new ApiError(error.code, error.message, { ...error.extra, requestId });
 }

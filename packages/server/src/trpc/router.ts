@@ -2,6 +2,7 @@ import {
   AskFieldsSchema,
   AskRequestSchema,
   AskResponseSchema,
+  ImageUploadResponseSchema,
   ServerInfoSchema,
 } from '@magma-som/schemas';
 import type { AskFields, AskRequest, AskResponse, AskStreamEvent } from '@magma-som/schemas';
@@ -23,48 +24,64 @@ const timed = t.middleware(async ({ ctx, path, next }) => {
 
 const procedure = t.procedure.use(timed);
 
-function jsonCall(input: AskRequest, ctx: RequestContext): AskCall {
+/** Whether the client itself asked for a number of tokens (not the schema's default). */
+function asksMaxTokens(raw: unknown): boolean {
+  const options = (raw as { options?: { maxTokens?: unknown } } | null)?.options;
+  return typeof options === 'object' && options !== null && options.maxTokens !== undefined;
+}
+
+/** Notes whether maxTokens was sent: only an explicit value over the cap is refused. */
+const withMaxTokensFlag = t.middleware(async ({ getRawInput, next }) =>
+  next({ ctx: { explicitMaxTokens: asksMaxTokens(await getRawInput().catch(() => undefined)) } }),
+);
+
+function jsonCall(
+  input: AskRequest,
+  ctx: RequestContext & { explicitMaxTokens: boolean },
+): AskCall {
   const { image, ...fields } = input;
   return {
     fields,
     image: { kind: 'base64', value: image },
     requestId: ctx.requestId,
     signal: ctx.signal,
+    explicitMaxTokens: ctx.explicitMaxTokens,
   };
 }
 
 export const appRouter = t.router({
   /** One Set-of-Mark question, image as base64 or a data URL. */
   ask: procedure
+    .use(withMaxTokensFlag)
     .input(AskRequestSchema)
     .output(AskResponseSchema)
     .mutation(({ input, ctx }) => ctx.services.ask(jsonCall(input, ctx))),
 
   /** The same question, answered as a stream: token events as text is generated, then done. */
-  askStream: t.procedure.input(AskRequestSchema).mutation(async function* ({
-    input,
-    ctx,
-  }): AsyncGenerator<AskStreamEvent, void, unknown> {
-    const started = performance.now();
-    let outcome = 'ok';
-    try {
-      const tokens = streamTokens((onToken) =>
-        ctx.services.ask({ ...jsonCall(input, ctx), onToken }),
-      );
-      let next = await tokens.next();
-      while (!next.done) {
-        yield { type: 'token', text: next.value };
-        next = await tokens.next();
+  askStream: t.procedure
+    .use(withMaxTokensFlag)
+    .input(AskRequestSchema)
+    .mutation(async function* ({ input, ctx }): AsyncGenerator<AskStreamEvent, void, unknown> {
+      const started = performance.now();
+      let outcome = 'ok';
+      try {
+        const tokens = streamTokens((onToken) =>
+          ctx.services.ask({ ...jsonCall(input, ctx), onToken }),
+        );
+        let next = await tokens.next();
+        while (!next.done) {
+          yield { type: 'token', text: next.value };
+          next = await tokens.next();
+        }
+        yield { type: 'done', response: next.value };
+      } catch (error) {
+        const trpcError = toTRPCError(error);
+        outcome = apiErrorOf(trpcError).code;
+        throw trpcError;
+      } finally {
+        ctx.services.recordCall('askStream', outcome, performance.now() - started);
       }
-      yield { type: 'done', response: next.value };
-    } catch (error) {
-      const trpcError = toTRPCError(error);
-      outcome = apiErrorOf(trpcError).code;
-      throw trpcError;
-    } finally {
-      ctx.services.recordCall('askStream', outcome, performance.now() - started);
-    }
-  }),
+    }),
 
   /**
    * The binary path: multipart form with the raw image file in `image` and the other fields
@@ -74,13 +91,29 @@ export const appRouter = t.router({
     .input(z.instanceof(FormData))
     .output(AskResponseSchema)
     .mutation(async ({ input, ctx }): Promise<AskResponse> => {
-      const { fields, bytes } = await readUpload(input);
+      const { fields, bytes, explicitMaxTokens } = await readUpload(input);
       return ctx.services.ask({
         fields,
+        explicitMaxTokens,
         image: { kind: 'bytes', bytes },
         requestId: ctx.requestId,
         signal: ctx.signal,
       });
+    }),
+
+  /**
+   * Stores an image (multipart, the file in `image`) for repeated asks: answers its id, which an
+   * ask sends as `image` instead of the bytes, until the upload expires (IMAGE_NOT_FOUND).
+   */
+  uploadImage: procedure
+    .input(z.instanceof(FormData))
+    .output(ImageUploadResponseSchema)
+    .mutation(async ({ input, ctx }) => {
+      const image = input.get('image');
+      if (!(image instanceof Blob)) {
+        throw invalidInput(['image'], 'form field "image" must be the image file');
+      }
+      return ctx.services.uploadImage(new Uint8Array(await image.arrayBuffer()));
     }),
 
   /** What the server runs and the limits in force. */
@@ -90,7 +123,9 @@ export const appRouter = t.router({
 export type AppRouter = typeof appRouter;
 
 /** Splits an upload form into validated fields and the image bytes. */
-async function readUpload(form: FormData): Promise<{ fields: AskFields; bytes: Uint8Array }> {
+async function readUpload(
+  form: FormData,
+): Promise<{ fields: AskFields; bytes: Uint8Array; explicitMaxTokens: boolean }> {
   const image = form.get('image');
   const request = form.get('request');
   if (!(image instanceof Blob)) {
@@ -112,7 +147,11 @@ async function readUpload(form: FormData): Promise<{ fields: AskFields; bytes: U
     }));
     throw new ApiError('INVALID_INPUT', 'the request does not match the schema', { issues });
   }
-  return { fields: parsed.data, bytes: new Uint8Array(await image.arrayBuffer()) };
+  return {
+    fields: parsed.data,
+    bytes: new Uint8Array(await image.arrayBuffer()),
+    explicitMaxTokens: asksMaxTokens(json),
+  };
 }
 
 function invalidInput(path: string[], message: string): ApiError {

@@ -153,28 +153,42 @@ describe.skipIf(!hasTinyBundle)('Engine on magma-tiny-som (worker thread, cpu)',
 
   it('keeps the main event loop responsive during generation', async () => {
     const histogram = monitorEventLoopDelay({ resolution: 1 });
+    // Timer turns taken while the worker generates: each one is the main loop getting a turn.
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
     histogram.enable();
-    await Promise.all(
+    const started = performance.now();
+    const results = await Promise.all(
       [1, 2, 3, 4].map((seed) => engine.generate(request({ maxTokens: 24 }, seed))),
     );
+    const elapsedMs = performance.now() - started;
     histogram.disable();
-    // Reported, not asserted: timing depends on the machine.
+    clearInterval(ticker);
     console.info(
-      `event-loop delay during 4 concurrent generations: max ${(histogram.max / 1e6).toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms`,
+      `event-loop delay during 4 concurrent generations (${elapsedMs.toFixed(0)} ms): max ${(histogram.max / 1e6).toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms, ${ticks} timer turns`,
     );
-    expect(histogram.count).toBeGreaterThan(0);
+    expect(results.every((r) => r.usage.completionTokens > 0)).toBe(true);
+    // Relative, not absolute, so a slow or loaded machine passes: inference on the main thread
+    // would stall the loop for about as long as the generations take; the worker leaves it free
+    // but for scheduling hiccups, a small part of the whole.
+    expect(histogram.max / 1e6).toBeLessThan(elapsedMs / 2);
+    expect(ticks).toBeGreaterThanOrEqual(2);
   });
 
   it('fails in-flight requests when the worker dies, then restarts it', async () => {
+    const before = await engine.generate(request());
     const inFlight = engine.generate(request({ maxTokens: 200, temperature: 5, seed: 9 }));
     await new Promise((resolve) => setImmediate(resolve)); // the request is posted; the crash follows it
     engine.crashWorkerForTest();
     await expectEngineError(inFlight, 'INFERENCE_FAILED');
     expect(restarts.length).toBe(1);
     expect(engine.restarts).toBe(1);
+    // The restarted worker is the same model: the same greedy answer as before the crash.
     const after = await engine.generate(request());
-    expect(after.text.length).toBeGreaterThanOrEqual(0);
     expect(after.usage.completionTokens).toBeGreaterThan(0);
+    expect(after.text).toBe(before.text);
+    expect(after.usage).toEqual(before.usage);
+    expect(engine.failure).toBeUndefined();
   });
 
   it('close fails pending requests with CANCELLED and is idempotent', async () => {

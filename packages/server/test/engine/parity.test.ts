@@ -15,8 +15,12 @@ import { PromptTokenizer } from '../../src/engine/prompt.js';
 // within the fixture's tolerance at the prefill and at every KV-cached decode step.
 
 const here = dirname(fileURLToPath(import.meta.url));
-const modelDir = resolve(here, '../../../../models/magma-tiny-som');
-const fixturePath = join(here, '../fixtures/parity/parity.json');
+// tools/ci/python-checks.sh points these at a bundle it just exported and its own fixtures, to
+// check the exporter end to end; by default, the shipped bundle and its committed fixtures.
+const override = process.env.MAGMA_PARITY_MODEL_DIR;
+const modelDir = override ?? resolve(here, '../../../../models/magma-tiny-som');
+const fixturePath =
+  process.env.MAGMA_PARITY_FIXTURE ?? join(here, '../fixtures/parity/parity.json');
 
 interface ParityCase {
   readonly question: string;
@@ -70,12 +74,11 @@ describe('magma-tiny-som: PyTorch vs ONNX in Node', () => {
 
   it('fixtures were made from the shipped weights', () => {
     expect(fixture.revision).toBe(bundle.config.revision);
-    expect(fixture.cases.map((c) => `${c.grid.rows}x${c.grid.cols}`).sort()).toEqual([
-      '1x1',
-      '1x2',
-      '2x1',
-      '2x2',
-    ]);
+    const grids = fixture.cases.map((c) => `${c.grid.rows}x${c.grid.cols}`).sort();
+    // A smoke run's few held-out scenes need not cover every crop grid; one case per grid.
+    if (override === undefined) expect(grids).toEqual(['1x1', '1x2', '2x1', '2x2']);
+    else expect(grids.length).toBeGreaterThan(0);
+    expect(new Set(grids).size).toBe(grids.length);
   });
 
   for (const c of fixture.cases) {

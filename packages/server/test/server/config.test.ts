@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, usage } from '../../src/index.js';
 import { jsonBodyLimit } from '../../src/index.js';
+import { flagFor } from '../../src/config/config.js';
 import { MODEL_DIR } from './helpers.js';
 
 describe('loadConfig', () => {
@@ -30,6 +31,11 @@ describe('loadConfig', () => {
         MAGMA_EXECUTION_PROVIDER: 'cuda',
         MAGMA_DEVICE_ID: '1',
         MAGMA_DTYPE: 'fp16',
+        MAGMA_MEMORY_BUDGET_BYTES: '24000000000',
+        MAGMA_PREFIX_CACHE_BYTES: '1048576',
+        MAGMA_IMAGE_STORE_BYTES: '2097152',
+        MAGMA_IMAGE_TTL_MS: '60000',
+        MAGMA_GPU_METRICS_INTERVAL_MS: '0',
         MAGMA_INTRA_OP_THREADS: '4',
         MAGMA_INTER_OP_THREADS: '2',
         MAGMA_GRAPH_OPTIMIZATION: 'basic',
@@ -50,6 +56,15 @@ describe('loadConfig', () => {
         MAGMA_API_KEYS: 'k1,k2',
         MAGMA_RATE_LIMIT_MAX: '0',
         MAGMA_RATE_LIMIT_WINDOW_MS: '1000',
+        MAGMA_AUTH_FAILURE_MAX: '3',
+        MAGMA_AUTH_FAILURE_WINDOW_MS: '2000',
+        MAGMA_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+        MAGMA_HEADERS_TIMEOUT_MS: '4000',
+        MAGMA_BODY_TIMEOUT_MS: '9000',
+        MAGMA_IDLE_TIMEOUT_MS: '60000',
+        MAGMA_KEEP_ALIVE_TIMEOUT_MS: '5000',
+        MAGMA_MAX_CONNECTIONS: '50',
+        MAGMA_DECODE_PIXEL_BUDGET: '6000',
         MAGMA_LOG_LEVEL: 'warn',
       },
       [],
@@ -61,6 +76,11 @@ describe('loadConfig', () => {
       executionProvider: 'cuda',
       deviceId: 1,
       dtype: 'fp16',
+      memoryBudgetBytes: 24_000_000_000,
+      prefixCacheBytes: 1_048_576,
+      imageStoreBytes: 2_097_152,
+      imageTtlMs: 60_000,
+      gpuMetricsIntervalMs: 0,
       intraOpThreads: 4,
       interOpThreads: 2,
       graphOptimization: 'basic',
@@ -81,8 +101,40 @@ describe('loadConfig', () => {
       apiKeys: ['k1', 'k2'],
       rateLimitMax: 0,
       rateLimitWindowMs: 1000,
+      authFailureMax: 3,
+      authFailureWindowMs: 2000,
+      trustProxy: ['10.0.0.0/8', '127.0.0.1'],
+      headersTimeoutMs: 4000,
+      bodyTimeoutMs: 9000,
+      idleTimeoutMs: 60000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 50,
+      decodePixelBudget: 6000,
       logLevel: 'warn',
     });
+  });
+
+  it('has the hardening defaults: no rate limit, no trusted proxy, slow-client timeouts', () => {
+    expect(loadConfig({}, [])).toMatchObject({
+      rateLimitMax: 0,
+      authFailureMax: 10,
+      trustProxy: false,
+      headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      idleTimeoutMs: 0,
+      keepAliveTimeoutMs: 72_000,
+      maxConnections: 1024,
+      decodePixelBudget: 0,
+    });
+    expect(loadConfig({ MAGMA_TRUST_PROXY: 'true' }, []).trustProxy).toBe(true);
+    expect(loadConfig({ MAGMA_TRUST_PROXY: '2' }, []).trustProxy).toBe(2);
+    expect(() => loadConfig({ MAGMA_TRUST_PROXY: 'yes please' }, [])).toThrow(/MAGMA_TRUST_PROXY/);
+    expect(() =>
+      loadConfig({ MAGMA_HEADERS_TIMEOUT_MS: '5000', MAGMA_BODY_TIMEOUT_MS: '1000' }, []),
+    ).toThrow(/MAGMA_HEADERS_TIMEOUT_MS/);
+    expect(() =>
+      loadConfig({ MAGMA_MAX_IMAGE_PIXELS: '5000', MAGMA_DECODE_PIXEL_BUDGET: '10' }, []),
+    ).toThrow(/MAGMA_DECODE_PIXEL_BUDGET/);
   });
 
   it('lets flags override variables, as --name value or --name=value', () => {
@@ -121,14 +173,19 @@ describe('loadConfig', () => {
   });
 
   it('documents every variable and flag in the usage text', () => {
-    const text = usage();
-    for (const name of [
-      'MAGMA_MODEL_DIR',
-      '--model-dir',
-      'MAGMA_RATE_LIMIT_WINDOW_MS',
-      '--api-keys',
-    ]) {
-      expect(text).toContain(name);
+    // One usage line per setting: "  --flag  MAGMA_NAME  default: ...".
+    const documented = [...usage().matchAll(/^ +(--[a-z0-9-]+) +(MAGMA_[A-Z0-9_]+) +default: /gm)];
+    const variables = documented.map((line) => line[2]!);
+    // Every setting of the configuration (one key each) has its line, each named once.
+    expect(variables).toHaveLength(Object.keys(loadConfig({}, [])).length);
+    expect(new Set(variables).size).toBe(variables.length);
+    for (const [, flag, variable] of documented) {
+      expect(flag).toBe(flagFor(variable!));
+      // The parser knows the flag (an unknown one throws); an empty value means unset.
+      expect(() => loadConfig({}, [`${flag}=`])).not.toThrow();
+    }
+    for (const name of ['MAGMA_MODEL_DIR', 'MAGMA_RATE_LIMIT_WINDOW_MS', 'MAGMA_API_KEYS']) {
+      expect(variables).toContain(name);
     }
   });
 

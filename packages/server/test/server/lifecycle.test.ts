@@ -69,7 +69,10 @@ describe('start-up', () => {
       await expectTrpcError(await fetch(`${url}/trpc/info`), 'MODEL_NOT_READY', 503);
 
       provide(slowWarmup);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Loaded, and held in the warm-up by the gate: wait for the first, not for a fixed time.
+      await vi.waitFor(async () => expect((await readiness(url)).body.modelLoaded).toBe(true), {
+        timeout: 30_000,
+      });
       const warming = await readiness(url);
       expect(warming.status).toBe(503);
       expect(warming.body).toMatchObject({ ready: false, modelLoaded: true, warm: false });
@@ -127,7 +130,9 @@ describe('graceful shutdown', () => {
     gated.hold();
     const inFlight = [1, 2, 3].map(() => postTrpc(url, 'ask', askBody(png)));
     await gated.arrived(1);
-    await vi.waitFor(async () => expect(await metric(url, 'magma_queue_depth')).toBe(2));
+    await vi.waitFor(async () => expect(await metric(url, 'magma_queue_depth')).toBe(2), {
+      timeout: 30_000, // vi.waitFor's default is 1 s: too short on a loaded machine
+    });
 
     const shutdown = server.shutdown();
     const state = await readiness(url);
@@ -155,7 +160,9 @@ describe('graceful shutdown', () => {
     const running = postTrpc(url, 'ask', askBody(png));
     await gated.arrived(1);
     const queued = postTrpc(url, 'ask', askBody(png));
-    await vi.waitFor(async () => expect(await metric(url, 'magma_queue_depth')).toBe(1));
+    await vi.waitFor(async () => expect(await metric(url, 'magma_queue_depth')).toBe(1), {
+      timeout: 30_000, // vi.waitFor's default is 1 s: too short on a loaded machine
+    });
 
     const shutdown = server.shutdown();
     for (const response of await Promise.all([running, queued])) {

@@ -12,6 +12,7 @@ import type { Engine } from '../../src/engine/index.js';
 import {
   askBody,
   expectNoInternals,
+  expectTrpcError,
   postTrpc,
   startTestEngine,
   startTestServer,
@@ -65,8 +66,15 @@ describe('ask', () => {
     expect(data.markedImage).toBeUndefined();
   });
 
-  it('caps maxTokens at the configured limit', async () => {
-    const response = await postTrpc(url, 'ask', askBody(png, { options: { maxTokens: 500 } }));
+  it('refuses an explicit maxTokens above the cap with a typed 400 naming the cap', async () => {
+    const response = await postTrpc(url, 'ask', askBody(png, { options: { maxTokens: 9 } }));
+    const error = await expectTrpcError(response, 'INVALID_INPUT', 400);
+    expect(error.message).toContain('8');
+    expect(error.issues?.[0]?.path).toEqual(['options', 'maxTokens']);
+  });
+
+  it('caps the default maxTokens (left out by the client) at the configured limit', async () => {
+    const response = await postTrpc(url, 'ask', askBody(png, { options: {} }));
     const data = await trpcResult<AskResponse>(response);
     expect(data.usage.completionTokens).toBeLessThanOrEqual(8);
   });
@@ -101,6 +109,40 @@ describe('ask', () => {
     expect(at(15, 45)).toEqual([255, 0, 0]);
     expect(at(16, 45)).toEqual([255, 0, 0]);
     expect(at(150, 110)).toEqual([220, 230, 240]);
+  });
+
+  it('sizes marks for the model on a large image, or by Magma plain rule when asked', async () => {
+    // 1024x768 reaches the tiny model as a 2x2 grid of 128 px crops: a quarter of its size. The
+    // bundle declares 2 px outlines in model pixels, so the server draws 8 image pixels; Magma's
+    // own rule draws 2, which the model would see as half a pixel.
+    const big = await testImage(1024, 768);
+    const redRun = async (markSizing?: 'model' | 'magma') => {
+      const response = await postTrpc(
+        url,
+        'ask',
+        askBody(big, {
+          returnMarkedImage: true,
+          markedImageFormat: 'png',
+          ...(markSizing ? { markSizing } : {}),
+        }),
+      );
+      const marked = (await trpcResult<AskResponse>(response)).markedImage!;
+      expect(marked).toMatchObject({ width: 1024, height: 768 });
+      const { data: pixels, info } = await sharp(Buffer.from(marked.data, 'base64'))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      // Red pixels from the box's left edge (x = 15) inwards, at mid-height.
+      let run = 0;
+      for (let x = 15; x < 60; x++) {
+        const i = (45 * 1024 + x) * info.channels;
+        if (pixels[i] === 255 && pixels[i + 1] === 0 && pixels[i + 2] === 0) run++;
+        else break;
+      }
+      return run;
+    };
+    expect(await redRun()).toBe(8);
+    expect(await redRun('model')).toBe(8);
+    expect(await redRun('magma')).toBe(2);
   });
 
   it('returns a JPEG marked image when asked', async () => {
@@ -207,6 +249,8 @@ describe('info and plain routes', () => {
       modelLoaded: true,
       warm: true,
       shuttingDown: false,
+      // Bytes per graph and dtype, KV per token: checked in memory.test.ts.
+      memory: expect.objectContaining({ kvBytesPerToken: expect.any(Number) }),
     });
   });
 

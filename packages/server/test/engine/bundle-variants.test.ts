@@ -1,0 +1,118 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadBundle } from '../../src/engine/bundle.js';
+import { Engine } from '../../src/engine/index.js';
+import { MagmaModel } from '../../src/engine/magma-model.js';
+import { openModel } from '../../src/engine/model-sessions.js';
+import type { ModelSessions } from '../../src/engine/model-sessions.js';
+import { PromptTokenizer } from '../../src/engine/prompt.js';
+import { noiseImage } from './helpers/tiny-bundle.js';
+
+// Bundles made by tools/reference/make_bundle_variants.py from a freshly exported one, loaded by
+// the engine: `_fp16` graphs (float16 at every graph edge, the engine's Uint16Array paths) and
+// weights in external `.onnx_data` files (as exports over 2 GB must be). tools/ci/python-checks.sh
+// makes them in a temp folder and sets MAGMA_VARIANT_BUNDLES to it (bundle, bundle-fp16,
+// bundle-external); without Python and torch there is nothing to load, so this is skipped.
+const root = process.env.MAGMA_VARIANT_BUNDLES;
+const dirs = root
+  ? {
+      plain: join(root, 'bundle'),
+      fp16: join(root, 'bundle-fp16'),
+      external: join(root, 'bundle-external'),
+    }
+  : undefined;
+
+const QUESTION = 'What color is object #1?';
+
+/** First-step logits of the engine's own pieces on one image and question. */
+async function firstLogits(dir: string, dtype: 'fp32' | 'fp16'): Promise<Float32Array> {
+  const bundle = loadBundle(dir, { dtype, executionProvider: 'cpu' });
+  expect(bundle.dtype).toBe(dtype);
+  const sessions: ModelSessions = await openModel(bundle, {
+    executionProvider: 'cpu',
+    intraOpNumThreads: 1,
+  });
+  try {
+    const model = new MagmaModel(sessions, bundle.config);
+    const prompts = new PromptTokenizer(bundle.tokenizer, bundle.config.imageTokenId);
+    const ids = prompts.encodeQuestion(QUESTION);
+    const image = await model.encodeImage(noiseImage(200, 150, 3));
+    const step = await model.forward(await model.promptEmbeddings(ids, image), {
+      past: null,
+      pastLength: 0,
+    });
+    model.release(step.present);
+    return Float32Array.from(step.logits);
+  } finally {
+    await sessions.release();
+  }
+}
+
+function maxAbs(values: Float32Array): number {
+  return values.reduce((worst, v) => Math.max(worst, Math.abs(v)), 0);
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+describe.skipIf(!dirs)('bundle variants made by make_bundle_variants.py', () => {
+  const engines: Engine[] = [];
+  let plainLogits: Promise<Float32Array> | undefined;
+  const plain = () => (plainLogits ??= firstLogits(dirs!.plain, 'fp32'));
+  afterAll(async () => {
+    await Promise.all(engines.map((engine) => engine.close()));
+  });
+
+  it('has the files each variant is about', () => {
+    const fp16 = readdirSync(join(dirs!.fp16, 'onnx'));
+    for (const graph of ['vision_encoder', 'embed_tokens', 'decoder_model_merged']) {
+      expect(fp16).toContain(`${graph}_fp16.onnx`);
+      expect(existsSync(join(dirs!.external, 'onnx', `${graph}.onnx_data`))).toBe(true);
+    }
+  });
+
+  it('external-data graphs give the same logits as the plain ones', async () => {
+    const external = await firstLogits(dirs!.external, 'fp32');
+    expect(maxAbsDiff(external, await plain())).toBeLessThan(1e-4);
+  }, 120_000);
+
+  it('fp16-edge graphs give the fp32 logits up to half-precision rounding', async () => {
+    const fp32 = await plain();
+    const fp16 = await firstLogits(dirs!.fp16, 'fp16');
+    // Inputs and outputs are rounded to float16 (11 significant bits) at each graph edge.
+    expect(maxAbsDiff(fp16, fp32)).toBeLessThan(1e-2 * Math.max(1, maxAbs(fp32)));
+  }, 120_000);
+
+  it.each([
+    ['plain', 'fp32'],
+    ['fp16', 'fp16'],
+    ['external', 'fp32'],
+  ] as const)(
+    'the worker-thread engine serves the %s bundle (%s)',
+    async (name, dtype) => {
+      const engine = await Engine.start({
+        modelDir: dirs![name],
+        dtype,
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+      });
+      engines.push(engine);
+      expect(engine.info).toMatchObject({ dtype, revision: 'smoke' });
+      const result = await engine.generate({
+        image: noiseImage(300, 200, 5),
+        prompt: QUESTION,
+        maxTokens: 6,
+      });
+      expect(result.usage.completionTokens).toBeGreaterThan(0);
+      expect(result.usage.completionTokens).toBeLessThanOrEqual(6);
+      expect(result.usage.imageTokens).toBeGreaterThan(0);
+      expect(['stop', 'length']).toContain(result.finishReason);
+    },
+    120_000,
+  );
+});
