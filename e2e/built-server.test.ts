@@ -167,12 +167,19 @@ describe.each(Object.entries(WAYS))('%s', (_name, { launch, terminate, cleanExit
     expect(health.status).toBe('ok');
     const ready = await fetch(`${server.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(ReadinessSchema.parse(await ready.json())).toEqual({
+    const readiness = ReadinessSchema.parse(await ready.json());
+    expect(readiness).toMatchObject({
       ready: true,
       modelLoaded: true,
       warm: true,
       shuttingDown: false,
     });
+    // The bundle's graphs and their bytes, as the memory accounting reports them.
+    expect(readiness.memory?.graphs.map((g) => g.graph).sort()).toEqual([
+      'decoder_model_merged',
+      'embed_tokens',
+      'vision_encoder',
+    ]);
   });
 
   it('passes the example harness through the built SDK', async () => {
