@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tools" / "tiny-model"))
 from magma_onnx.export import load_checkpoint  # noqa: E402
 from magma_onnx.quantize import dequantize, pack, quantize_blocks  # noqa: E402
 from tiny_data import image_to_crops  # noqa: E402
+from make_parity_fixtures import greedy_decode  # noqa: E402
 from train import prefix_embeds, vision_tokens  # noqa: E402
 
 MAX_NEW = 24
@@ -64,21 +65,7 @@ def greedy(model, case: dict, crop: int, max_crops: int, image_id: int, eos: set
     crops, rows, cols = image_to_crops(rgb, crop, max_crops)
     vis = vision_tokens(model, crops, 1, rows, cols)
     embeds = prefix_embeds(model, case["prompt_ids"], image_id, vis)
-    emb = model.language_model.model.embed_tokens
-    length = embeds.shape[1]
-    hidden, past = model.decode(embeds, torch.ones(1, length, dtype=torch.long), torch.arange(length)[None])
-    tokens, logits_steps = [], []
-    for _ in range(MAX_NEW):
-        logits = model.language_model.lm_head(hidden[:, -1])[0]
-        logits_steps.append([round(float(v), 6) for v in logits])
-        token = int(logits.argmax())
-        tokens.append(token)
-        if token in eos:
-            break
-        total = length + len(tokens)
-        hidden, past = model.decode(
-            emb(torch.tensor([[token]])), torch.ones(1, total, dtype=torch.long), torch.tensor([[total - 1]]), past
-        )
+    tokens, logits_steps = greedy_decode(model, embeds, eos, MAX_NEW)
     return {"question": case["question"], "grid": case["grid"], "greedy_tokens": tokens, "logits": logits_steps}
 
 

@@ -32,21 +32,14 @@ MAX_NEW = 24
 
 
 @torch.no_grad()
-def greedy(model, data: SceneSet, scene_index: int, qa_index: int) -> dict:
-    meta = data.meta
-    scene = data.scenes[scene_index]
-    qa = scene.qas[qa_index]
-    rgb = data.image(scene_index)
-    crops, rows, cols = image_to_crops(rgb, meta["crop_size"], meta["max_crops"])
-    vis = vision_tokens(model, crops, 1, rows, cols)
-    pre = prefix_embeds(model, meta["prefix_ids"], meta["image_token_id"], vis)
+def greedy_decode(model, embeds: torch.Tensor, eos: set, max_new: int = MAX_NEW) -> tuple:
+    """Prefill `embeds` [1, T, H], then greedy KV-cached decode steps as the engine runs them:
+    the tokens and every step's logits (rounded to 1e-6), stopping at an id in `eos`."""
     emb = model.language_model.model.embed_tokens
-    embeds = torch.cat([pre, emb(torch.tensor([qa.suffix_ids]))], dim=1)
     length = embeds.shape[1]
-    eos = {meta["eot_id"]}
     hidden, past = model.decode(embeds, torch.ones(1, length, dtype=torch.long), torch.arange(length)[None])
     logits_steps, tokens = [], []
-    for _ in range(MAX_NEW):
+    for _ in range(max_new):
         logits = model.language_model.lm_head(hidden[:, -1])[0]
         logits_steps.append([round(float(v), 6) for v in logits])
         token = int(logits.argmax())
@@ -57,6 +50,22 @@ def greedy(model, data: SceneSet, scene_index: int, qa_index: int) -> dict:
         hidden, past = model.decode(
             emb(torch.tensor([[token]])), torch.ones(1, total, dtype=torch.long), torch.tensor([[total - 1]]), past
         )
+    return tokens, logits_steps
+
+
+@torch.no_grad()
+def greedy(model, data: SceneSet, scene_index: int, qa_index: int) -> dict:
+    meta = data.meta
+    scene = data.scenes[scene_index]
+    qa = scene.qas[qa_index]
+    rgb = data.image(scene_index)
+    crops, rows, cols = image_to_crops(rgb, meta["crop_size"], meta["max_crops"])
+    vis = vision_tokens(model, crops, 1, rows, cols)
+    pre = prefix_embeds(model, meta["prefix_ids"], meta["image_token_id"], vis)
+    emb = model.language_model.model.embed_tokens
+    embeds = torch.cat([pre, emb(torch.tensor([qa.suffix_ids]))], dim=1)
+    eos = {meta["eot_id"]}
+    tokens, logits_steps = greedy_decode(model, embeds, eos)
     return {
         "question": qa.question,
         "expected_answer": qa.answer,
