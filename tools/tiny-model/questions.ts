@@ -178,6 +178,11 @@ export function allQuestions(
 /**
  * Up to `perType` random questions of each type for one scene (fewer when the scene
  * allows fewer), in a random order, worded by `phrase`. Deterministic for a given rng state.
+ *
+ * Within a type, each pick first draws an answer uniformly among those the scene's questions
+ * have, then a question with that answer. Drawn uniformly over questions instead, "Do #1 and #2
+ * have the same colour?" is "no" four times in five, and a model that always says "no" scores
+ * 80% on it (the 2026-12-01 retrain did exactly that); likewise "how many" is mostly 0 or 1.
  */
 export function sampleQuestions(
   scene: SceneDescription,
@@ -187,7 +192,17 @@ export function sampleQuestions(
 ): QuestionAnswer[] {
   const out: QuestionAnswer[] = [];
   for (const [, list] of allQuestions(scene, phrase)) {
-    out.push(...shuffled(rng, list).slice(0, perType));
+    const byAnswer = new Map<string, QuestionAnswer[]>();
+    for (const qa of shuffled(rng, list)) {
+      byAnswer.set(qa.answer, [...(byAnswer.get(qa.answer) ?? []), qa]);
+    }
+    for (let picked = 0; picked < perType && byAnswer.size > 0; picked++) {
+      const present = [...byAnswer.keys()];
+      const answer = present[Math.floor(rng() * present.length)] as string;
+      const group = byAnswer.get(answer) as QuestionAnswer[];
+      out.push(group.pop() as QuestionAnswer);
+      if (group.length === 0) byAnswer.delete(answer);
+    }
   }
   return shuffled(rng, out);
 }
