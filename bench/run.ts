@@ -5,6 +5,7 @@ import type { BenchContext } from './context.js';
 import { describeMachine } from './machine.js';
 import { decode } from './sections/decode.js';
 import { eventLoop } from './sections/eventloop.js';
+import { largeImages } from './sections/large-images.js';
 import { memory } from './sections/memory.js';
 import { overhead } from './sections/overhead.js';
 import { prefix } from './sections/prefix.js';
@@ -26,6 +27,7 @@ const SECTION_RUNNERS: Record<SectionName, (context: BenchContext) => Promise<un
   decode,
   memory,
   prefix,
+  largeimages: largeImages,
 };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

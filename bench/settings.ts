@@ -12,6 +12,7 @@ export const SECTIONS = [
   'eventloop',
   'memory',
   'prefix',
+  'largeimages',
 ] as const;
 export type SectionName = (typeof SECTIONS)[number];
 

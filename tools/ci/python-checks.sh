@@ -5,7 +5,8 @@
 #      a few training steps, ONNX export, PyTorch-vs-Node parity fixtures checked by the engine's
 #      parity test, fp16-edge and external-data variants of the bundle loaded by the engine, and
 #      int4/int8 variants (tools/magma_onnx/quantize.py) checked against PyTorch with the same
-#      dequantized weights.
+#      dequantized weights, a mixed-dtype bundle (fp32 vision, fp16 decoder), and Magma-8B's export
+#      path on a random checkpoint in the official layout (tools/magma_onnx/make_magma8b_fixture.py).
 # Nothing in the repository is written (bytecode goes to the temp folder too).
 #
 # Usage: bash tools/ci/python-checks.sh [--lint-only | --smoke-only]
@@ -46,6 +47,21 @@ fi
 
 export PYTHONPYCACHEPREFIX="$work/pycache" PYTHONDONTWRITEBYTECODE=1
 smoke_start=$SECONDS
+# Magma-8B's export path on a small random checkpoint in the official layout (bf16, two shards,
+# index, Hub config structure): the strict loader's refusals, then checkpoint -> hf_magma.py ->
+# bundle -> the TypeScript engine, same greedy tokens and logits within 1e-4 of PyTorch.
+step "smoke: Magma-8B checkpoint loader (unittest: refusals, name map, safetensors)"
+"$PYTHON" -m unittest tools/magma_onnx/test_magma8b_checkpoint.py
+step "smoke: Magma-8B official-layout fixture -> hf_magma.py -> engine parity"
+"$PYTHON" tools/magma_onnx/make_magma8b_fixture.py --out "$work/magma8b"
+"$PYTHON" tools/magma_onnx/hf_magma.py --checkpoint "$work/magma8b/checkpoint" \
+  --revision "$(cat "$work/magma8b/revision")" --out "$work/magma8b-bundle" --dtype fp32 --device cpu \
+  --name magma8b-fixture
+MAGMA_PARITY_MODEL_DIR="$work/magma8b-bundle" MAGMA_PARITY_FIXTURE="$work/magma8b/parity.json" \
+  nice -n 5 npx --no-install vitest run --project server packages/server/test/engine/parity.test.ts
+step "smoke: tools/gpu-check/run.sh --dry-run (CPU, the fixture's shapes)"
+OUT="$work/gpu-check" bash tools/gpu-check/run.sh --dry-run
+
 step "smoke: data (48 train, 8 held-out scenes)"
 nice -n 5 node --import tsx tools/tiny-model/generate-data.ts --train 48 --heldout 8 \
   --out "$work/data" --tokenizer models/magma-tiny-som
@@ -65,9 +81,10 @@ step "smoke: PyTorch parity fixtures for the exported bundle"
 "$PYTHON" tools/tiny-model/make_parity_fixtures.py --checkpoint "$work/run/best.pt" \
   --data "$work/data" --bundle "$work/bundle" --out "$work/parity.json"
 
-step "smoke: bundle variants (fp16 edges, external data)"
+step "smoke: bundle variants (fp16 edges, external data, mixed per-graph dtypes)"
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-fp16" --fp16-edges
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-external" --external-data
+"$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-mixed" --mixed
 
 step "smoke: int4/int8 variants and their PyTorch reference (dequantized weights)"
 cp -r "$work/bundle" "$work/bundle-quant"

@@ -43,12 +43,13 @@ TWO_GB = 2 * 1024**3
 class ExportSource:
     """What the exporter needs from a Magma-like model (duck-typed modules, HF Llama layout)."""
 
-    trunk: nn.Module  # .stem and .stages (timm ConvNeXt layout)
-    projector: nn.Module  # mlp2x_gelu: Linear -> GELU(erf) -> Linear
-    row_separator: torch.Tensor  # [1,1,H] or [H]
-    embed_tokens: nn.Module
-    lm: nn.Module  # .layers[i].{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, *_layernorm}, .norm
-    lm_head: nn.Module
+    # A part may be None when only the other graphs are exported (hf_magma.py loads one graph at a time).
+    trunk: Optional[nn.Module]  # .stem and .stages (timm ConvNeXt layout)
+    projector: Optional[nn.Module]  # mlp2x_gelu: Linear -> GELU(erf) -> Linear
+    row_separator: Optional[torch.Tensor]  # [1,1,H] or [H]
+    embed_tokens: Optional[nn.Module]
+    lm: Optional[nn.Module]  # .layers[i].{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj, *_layernorm}, .norm
+    lm_head: Optional[nn.Module]
     text: TextConfig
     img_size: int
 
@@ -131,40 +132,56 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: List[str], outpu
         _finalize(tmp_path, path, outputs)
 
 
-@torch.no_grad()
-def export_graphs(src: ExportSource, onnx_dir: Path, dtype: torch.dtype = torch.float32, suffix: str = "") -> None:
-    """Write vision_encoder, embed_tokens and decoder_model_merged (+ suffix) into onnx_dir."""
-    onnx_dir.mkdir(parents=True, exist_ok=True)
-    t = src.text
-    s = src.img_size
-    dev = next(src.lm_head.parameters()).device  # trace where the weights live (GPU for Magma-8B in fp16)
+GRAPH_NAMES = ("vision_encoder", "embed_tokens", "decoder_model_merged")
+DTYPE_SUFFIX = {torch.float32: "", torch.float16: "_fp16"}
 
-    pixel_values = torch.zeros(2, 3, s, s, dtype=dtype, device=dev)
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device  # trace where the weights live (GPU for Magma-8B in fp16)
+
+
+@torch.no_grad()
+def export_vision(src: ExportSource, path: Path, dtype: torch.dtype = torch.float32) -> None:
+    s = src.img_size
+    pixel_values = torch.zeros(2, 3, s, s, dtype=dtype, device=_device(src.projector))
     _export(
         VisionEncoder(src).eval(),
         (pixel_values,),
-        onnx_dir / f"vision_encoder{suffix}.onnx",
+        path,
         ["pixel_values"],
         ["image_features", "row_separator"],
         {"pixel_values": {0: "num_crops"}, "image_features": {0: "num_crops"}},
     )
 
-    input_ids = torch.tensor([[1, 2, 3]], dtype=torch.int64, device=dev)
+
+@torch.no_grad()
+def export_embed(src: ExportSource, path: Path) -> None:
+    input_ids = torch.tensor([[1, 2, 3]], dtype=torch.int64, device=_device(src.embed_tokens))
     _export(
         EmbedTokens(src).eval(),
         (input_ids,),
-        onnx_dir / f"embed_tokens{suffix}.onnx",
+        path,
         ["input_ids"],
         ["inputs_embeds"],
         {"input_ids": {0: "batch", 1: "seq"}, "inputs_embeds": {0: "batch", 1: "seq"}},
     )
 
-    b, p, n = 2, 3, 4  # trace with a non-empty past so the concat path is recorded
-    embeds = torch.randn(b, n, t.hidden_size, dtype=dtype, device=dev)
+
+def decoder_sample(t: TextConfig, dtype: torch.dtype, dev: torch.device, b: int = 2, p: int = 3, n: int = 4) -> tuple:
+    """Decoder inputs (embeds, mask, positions, keep, *past): a non-empty past so the concat path is traced."""
+    g = torch.Generator().manual_seed(0)
+    embeds = torch.randn(b, n, t.hidden_size, generator=g).to(dev, dtype)
     mask = torch.ones(b, p + n, dtype=torch.int64, device=dev)
     pos = torch.arange(p, p + n, dtype=torch.int64, device=dev).expand(b, n).contiguous()
     keep = torch.tensor(1, dtype=torch.int64, device=dev)
-    past = []
+    past = [torch.randn(b, t.num_key_value_heads, p, t.head_dim, generator=g).to(dev, dtype)
+            for _ in range(2 * t.num_hidden_layers)]
+    return (embeds, mask, pos, keep, *past)
+
+
+@torch.no_grad()
+def export_decoder(src: ExportSource, path: Path, dtype: torch.dtype = torch.float32) -> None:
+    t = src.text
     names_in = ["inputs_embeds", "attention_mask", "position_ids", "num_logits_to_keep"]
     names_out = ["logits"]
     axes: Dict[str, Dict[int, str]] = {
@@ -175,19 +192,24 @@ def export_graphs(src: ExportSource, onnx_dir: Path, dtype: torch.dtype = torch.
     }
     for i in range(t.num_hidden_layers):
         for kind in ("key", "value"):
-            past.append(torch.randn(b, t.num_key_value_heads, p, t.head_dim, dtype=dtype, device=dev))
             names_in.append(f"past_key_values.{i}.{kind}")
             names_out.append(f"present.{i}.{kind}")
             axes[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_seq"}
             axes[f"present.{i}.{kind}"] = {0: "batch", 2: "total_seq"}
-    _export(
-        Decoder(src).eval(),
-        (embeds, mask, pos, keep, *past),
-        onnx_dir / f"decoder_model_merged{suffix}.onnx",
-        names_in,
-        names_out,
-        axes,
-    )
+    _export(Decoder(src).eval(), decoder_sample(t, dtype, _device(src.lm_head)), path, names_in, names_out, axes)
+
+
+def graph_path(onnx_dir: Path, graph: str, dtype: torch.dtype) -> Path:
+    return onnx_dir / f"{graph}{DTYPE_SUFFIX[dtype]}.onnx"
+
+
+@torch.no_grad()
+def export_graphs(src: ExportSource, onnx_dir: Path, dtype: torch.dtype = torch.float32, suffix: str = "") -> None:
+    """Write vision_encoder, embed_tokens and decoder_model_merged (+ suffix) into onnx_dir."""
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    export_vision(src, onnx_dir / f"vision_encoder{suffix}.onnx", dtype)
+    export_embed(src, onnx_dir / f"embed_tokens{suffix}.onnx")
+    export_decoder(src, onnx_dir / f"decoder_model_merged{suffix}.onnx", dtype)
 
 
 def token_id(tokenizer_json: dict, content: str) -> int:

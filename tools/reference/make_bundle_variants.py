@@ -6,10 +6,15 @@
                    Uint16Array paths) while the arithmetic stays fp32.
   --external-data  re-saves every graph with its weights in X.onnx_data beside X.onnx, as
                    exports over 2 GB must be.
+  --mixed          per-graph dtypes as `hf_magma.py --dtype fp16 --vision-dtype fp32` writes them:
+                   vision_encoder.onnx (fp32), embed_tokens_fp16.onnx and decoder_model_merged_fp16.onnx
+                   (fp16 edges as above) and nothing else, declared in config.json
+                   magma_som.graph_dtypes with default_dtype fp16.
 
-Usage: /usr/bin/python3 tools/reference/make_bundle_variants.py SRC DST [--fp16-edges] [--external-data]
+Usage: /usr/bin/python3 tools/reference/make_bundle_variants.py SRC DST [--fp16-edges] [--external-data] [--mixed]
 """
 import argparse
+import json
 import os
 import shutil
 
@@ -44,16 +49,40 @@ def with_fp16_edges(model):
     return model
 
 
+MIXED = {'vision_encoder': 'fp32', 'embed_tokens': 'fp16', 'decoder_model_merged': 'fp16'}
+
+
+def write_mixed(dst):
+    for name, dtype in MIXED.items():
+        path = os.path.join(dst, 'onnx', name + '.onnx')
+        if dtype == 'fp16':
+            out_path = os.path.join(dst, 'onnx', name + '_fp16.onnx')
+            onnx.save_model(with_fp16_edges(onnx.load(path)), out_path)
+            onnx.checker.check_model(out_path)
+            os.remove(path)
+            print('wrote', out_path)
+    config_path = os.path.join(dst, 'config.json')
+    with open(config_path) as f:
+        config = json.load(f)
+    config.setdefault('magma_som', {}).update(graph_dtypes=MIXED, default_dtype='fp16')
+    with open(config_path, 'w') as f:
+        json.dump(config, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('src')
     ap.add_argument('dst')
     ap.add_argument('--fp16-edges', action='store_true')
     ap.add_argument('--external-data', action='store_true')
+    ap.add_argument('--mixed', action='store_true')
     args = ap.parse_args()
     if os.path.exists(args.dst):
         shutil.rmtree(args.dst)
     shutil.copytree(args.src, args.dst)
+    if args.mixed:
+        write_mixed(args.dst)
+        return
     for name in GRAPHS:
         path = os.path.join(args.dst, 'onnx', name + '.onnx')
         model = onnx.load(path)

@@ -474,6 +474,13 @@ def main() -> None:
         "minutes": args.minutes,
         "type_weights": type_weights,
     }
+    if args.resume:
+        # The recipe is the whole chain: what the resumed checkpoint was trained on comes first.
+        SAVE_EXTRA["training"]["resumed_from"] = {
+            "checkpoint": str(args.resume),
+            "step": ckpt.get("step"),
+            "training": ckpt.get("training"),
+        }
     if args.vision_minutes > 0:
         if aux is None:
             raise SystemExit("stage 1 trains on the aux targets: drop --no-aux or pass --vision-minutes 0")

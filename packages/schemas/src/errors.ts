@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'CANCELLED',
   'INFERENCE_FAILED',
   'INTERNAL',
+  'JOBS_NOT_ENABLED',
+  'IDEMPOTENCY_KEY_REUSED',
 ] as const;
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
@@ -39,7 +41,9 @@ export type TrpcErrorCodeName =
   | 'SERVICE_UNAVAILABLE'
   | 'GATEWAY_TIMEOUT'
   | 'CLIENT_CLOSED_REQUEST'
-  | 'INTERNAL_SERVER_ERROR';
+  | 'INTERNAL_SERVER_ERROR'
+  | 'NOT_IMPLEMENTED'
+  | 'UNPROCESSABLE_CONTENT';
 
 export interface ErrorCodeInfo {
   readonly httpStatus: number;
@@ -165,6 +169,20 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
     retryable: true,
     description: 'An unexpected server fault.',
   },
+  JOBS_NOT_ENABLED: {
+    httpStatus: 501,
+    trpcCode: 'NOT_IMPLEMENTED',
+    retryable: false,
+    description:
+      'Batch jobs need a Redis queue; this server runs without one (MAGMA_REDIS_URL is not set).',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    httpStatus: 422,
+    trpcCode: 'UNPROCESSABLE_CONTENT',
+    retryable: false,
+    description:
+      'The Idempotency-Key was sent before with a different request; a new request needs a new key.',
+  },
 };
 
 /** A field-level problem, as zod reports it. */
@@ -204,6 +222,10 @@ export function errorData(
 
 /** The error code for an HTTP status, for responses that carry no error data (e.g. a proxy's 502). */
 export function errorCodeForStatus(status: number): ErrorCode {
+  // A bare 501 (a proxy's "not implemented") says nothing about batch jobs.
+  if (status === 501) return 'INTERNAL';
+  // Nor a bare 422 about idempotency keys.
+  if (status === 422) return 'INVALID_INPUT';
   for (const code of ERROR_CODES) {
     if (ERROR_CATALOG[code].httpStatus === status) return code;
   }

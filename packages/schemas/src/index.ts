@@ -9,3 +9,4 @@ export * from './health.js';
 export * from './openai.js';
 export * from './rest.js';
 export * from './json-schema.js';
+export * from './jobs.js';

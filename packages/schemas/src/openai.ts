@@ -107,6 +107,8 @@ export const ChatUsageSchema = z.strictObject({
   prompt_tokens: z.number().int().min(0),
   completion_tokens: z.number().int().min(0),
   total_tokens: z.number().int().min(0),
+  /** As OpenAI reports prompt caching: prompt tokens served from the prefix cache. */
+  prompt_tokens_details: z.strictObject({ cached_tokens: z.number().int().min(0) }),
 });
 
 export const ChatCompletionSchema = z.strictObject({

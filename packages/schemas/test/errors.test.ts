@@ -15,8 +15,10 @@ describe('error catalog', () => {
       const info = ERROR_CATALOG[code];
       expect(info.httpStatus).toBeGreaterThanOrEqual(400);
       expect(info.trpcCode).toMatch(/^[A-Z_]+$/);
-      // Client faults are never worth retrying; server faults, 429 and 408 (too slow) are.
-      const retry = info.httpStatus >= 500 || info.httpStatus === 429 || info.httpStatus === 408;
+      // Client faults are never worth retrying; server faults, 429 and 408 (too slow) are. 501
+      // (JOBS_NOT_ENABLED) is how the server is configured, not a fault: asking again is no use.
+      const fault = info.httpStatus >= 500 && info.httpStatus !== 501;
+      const retry = fault || info.httpStatus === 429 || info.httpStatus === 408;
       if (retry) expect(info.retryable).toBe(true);
       else expect(info.retryable).toBe(false);
     }

@@ -1,5 +1,5 @@
 import { TRPCClientError } from '@trpc/client';
-import { ERROR_CODES, errorCodeForStatus } from '@magma-som/schemas';
+import { ERROR_CODES } from '@magma-som/schemas';
 import type { ErrorCode, ErrorIssue } from '@magma-som/schemas';
 import {
   APIConnectionError,
@@ -8,6 +8,7 @@ import {
   ClientClosedError,
   MagmaError,
   errorForCode,
+  errorForStatus,
 } from './errors.js';
 
 /** What the client knows about a failed attempt. */
@@ -19,6 +20,8 @@ export interface FailedAttempt {
   readonly body?: unknown;
   readonly timedOut: boolean;
   readonly timeoutMs: number;
+  /** The timeout that fired was the stream's idle timeout (timeoutMs is then that one). */
+  readonly idle?: boolean;
   readonly userAborted: boolean;
   readonly closed: boolean;
 }
@@ -29,45 +32,42 @@ export function classifyFailure(attempt: FailedAttempt): MagmaError {
   if (error instanceof MagmaError) return error;
   if (attempt.closed) return new ClientClosedError();
   if (attempt.userAborted) return new APIUserAbortError(undefined, { cause: error });
-  if (attempt.timedOut) return new APITimeoutError(attempt.timeoutMs, { cause: error });
+  if (attempt.timedOut)
+    return new APITimeoutError(attempt.timeoutMs, { cause: error, idle: attempt.idle ?? false });
 
   const headers = response?.headers;
   const headerRequestId = headers?.get('x-request-id') ?? undefined;
   const headerRetryAfter = headers ? retryAfterFromHeaders(headers) : undefined;
 
+  const body = attempt.body ?? trpcResponseJson(error);
   const data = readErrorData(trpcErrorData(error) ?? attempt.body);
   if (data) {
     const status = data.httpStatus ?? (response && !response.ok ? response.status : undefined);
-    return errorForCode(
-      data.code ?? errorCodeForStatus(status ?? 500),
-      data.message ?? describe(error),
-      {
-        status,
-        requestId: data.requestId ?? headerRequestId,
-        retryable: data.retryable ?? (status === undefined ? false : isRetryableStatus(status)),
-        issues: data.issues,
-        retryAfterMs: headerRetryAfter ?? data.retryAfterMs,
-        headers,
-        cause: error,
-      },
-    );
+    const init = {
+      status,
+      requestId: data.requestId ?? headerRequestId,
+      // undefined: the class's own default (server faults, 408 and 429 are retryable)
+      retryable: data.retryable,
+      issues: data.issues,
+      retryAfterMs: headerRetryAfter ?? data.retryAfterMs,
+      headers,
+      body,
+      cause: error,
+    };
+    const message = data.message ?? describe(error);
+    if (data.code) return errorForCode(data.code, message, init);
+    if (status !== undefined) return errorForStatus(status, message, init);
   }
 
   // A response that is not the contract's error shape: a proxy's 502, Fastify's own 413.
   if (response && !response.ok) {
-    const status = response.status;
-    return errorForCode(
-      errorCodeForStatus(status),
-      httpMessage(response, attempt.body ?? trpcResponseJson(error)),
-      {
-        status,
-        requestId: headerRequestId,
-        retryable: isRetryableStatus(status),
-        retryAfterMs: headerRetryAfter,
-        headers,
-        cause: error,
-      },
-    );
+    return errorForStatus(response.status, httpMessage(response, body), {
+      requestId: headerRequestId,
+      retryAfterMs: headerRetryAfter,
+      headers,
+      body,
+      cause: error,
+    });
   }
 
   if (isNetworkFailure(error)) {
@@ -86,11 +86,6 @@ export function classifyFailure(attempt: FailedAttempt): MagmaError {
     headers,
     cause: error,
   });
-}
-
-/** OpenAI's and Anthropic's rule: timeouts, conflicts, rate limits and server faults are retried. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
 /** `retry-after-ms` (milliseconds), then `retry-after` (seconds or an HTTP date). */
@@ -140,7 +135,7 @@ function readErrorData(value: unknown): LooseErrorData | undefined {
   const httpStatus = typeof value.httpStatus === 'number' ? value.httpStatus : undefined;
   if (code === undefined && httpStatus === undefined) return undefined;
   return {
-    code: code ?? (httpStatus === undefined ? undefined : errorCodeForStatus(httpStatus)),
+    code,
     httpStatus,
     message: typeof value.message === 'string' ? value.message : undefined,
     retryable: typeof value.retryable === 'boolean' ? value.retryable : undefined,

@@ -19,15 +19,19 @@ import {
   ImageNotFoundError,
   InternalServerError,
   InvalidInputError,
+  MagmaError,
 } from './errors.js';
-import type { MagmaError } from './errors.js';
 import { DEFAULTS } from './options.js';
 import type { ClientOptions, RequestOptions, RetryOptions } from './options.js';
 import { imageAsBytes, loadImage } from './image-source.js';
 import type { ImageSource } from './image-source.js';
 import { prepareAsk } from './prepare-ask.js';
 import type { AskInput } from './prepare-ask.js';
+import { levelledLogger, resolveLogLevel } from './logger.js';
+import type { Logger } from './logger.js';
+import { Jobs } from './jobs/jobs.js';
 import { withRetries } from './retry.js';
+import { SDK_HEADER, runtimeName, userAgent } from './user-agent.js';
 
 /** Creates a client with its own keep-alive connection pool. Close it (or `await using`) when done. */
 export function createClient(options: ClientOptions): MagmaClient {
@@ -42,12 +46,18 @@ export class MagmaClient implements AsyncDisposable {
   readonly baseUrl: string;
   readonly #apiKey: string | undefined;
   readonly #timeoutMs: number;
+  readonly #streamIdleTimeoutMs: number;
   readonly #maxRetries: number;
   readonly #retry: RetryOptions;
   readonly #headers: Readonly<Record<string, string>>;
   readonly #fetch: typeof fetch;
   readonly #uploadThresholdBytes: number;
-  readonly #pool: Agent;
+  /** The client's own keep-alive pool, when it uses one (closed by close()). */
+  readonly #pool: Agent | undefined;
+  /** What each request is dispatched with: the pool, the user's dispatcher, or undefined. */
+  readonly #dispatcher: object | undefined;
+  readonly #log: Logger;
+  readonly #identity: Readonly<Record<string, string>>;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
   readonly #reuseImages: boolean;
@@ -65,12 +75,41 @@ export class MagmaClient implements AsyncDisposable {
       this.#uploadImage(source, options),
   };
 
+  /**
+   * Batch jobs: `await client.jobs.create(asks, { idempotencyKey })` answers a handle with
+   * status(), cancel(), wait({ onProgress }) and `for await (const result of handle.results())`.
+   * The server needs Redis for them (an APIError with code JOBS_NOT_ENABLED otherwise).
+   */
+  readonly jobs = new Jobs({
+    create: (request, options) =>
+      this.#jobCall('jobs.create', options, true, (trpc, signal) =>
+        trpc.jobs.create.mutate(request, { signal }),
+      ),
+    status: (batchId, options) =>
+      this.#jobCall('jobs.status', options, false, (trpc, signal) =>
+        trpc.jobs.status.query({ batchId }, { signal }),
+      ),
+    results: (batchId, cursor, limit, options) =>
+      this.#jobCall('jobs.results', options, false, (trpc, signal) =>
+        trpc.jobs.results.query({ batchId, cursor, limit }, { signal }),
+      ),
+    cancel: (batchId, options) =>
+      this.#jobCall('jobs.cancel', options, true, (trpc, signal) =>
+        trpc.jobs.cancel.mutate({ batchId }, { signal }),
+      ),
+  });
+
   constructor(options: ClientOptions) {
     if (!options?.baseUrl) throw new InvalidInputError('createClient() needs a baseUrl');
     const url = new URL(String(options.baseUrl));
     this.baseUrl = url.href.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#timeoutMs = checkedNumber('timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
+    this.#streamIdleTimeoutMs = checkedNumber(
+      'streamIdleTimeoutMs',
+      options.streamIdleTimeoutMs,
+      DEFAULTS.streamIdleTimeoutMs,
+    );
     this.#maxRetries = checkedNumber('maxRetries', options.maxRetries, DEFAULTS.maxRetries);
     this.#retry = options.retry ?? {};
     this.#headers = options.headers ?? {};
@@ -83,12 +122,24 @@ export class MagmaClient implements AsyncDisposable {
     // undici's own header and body timeouts are switched off: each call's AbortSignal is the one
     // clock, so a timeout always surfaces as APITimeoutError.
     this.#reuseImages = options.reuseImages ?? false;
-    this.#pool = new Agent({
-      keepAliveTimeout: 30_000,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      ...(options.maxConnections === undefined ? {} : { connections: options.maxConnections }),
-    });
+    this.#log = levelledLogger(resolveLogLevel(options.logLevel), options.logger);
+    // A user's dispatcher or global proxy wins over the client's own pool.
+    this.#pool =
+      options.dispatcher !== undefined || customGlobalDispatcher()
+        ? undefined
+        : new Agent({
+            keepAliveTimeout: 30_000,
+            headersTimeout: 0,
+            bodyTimeout: 0,
+            ...(options.maxConnections === undefined
+              ? {}
+              : { connections: options.maxConnections }),
+          });
+    this.#dispatcher = options.dispatcher ?? this.#pool;
+    const runtime = runtimeName();
+    // Browsers do not let a page set User-Agent: the SDK names itself in its own header there.
+    this.#identity =
+      runtime === 'browser' ? { [SDK_HEADER]: userAgent() } : { 'user-agent': userAgent() };
   }
 
   /** Asks a Set-of-Mark question and waits for the whole answer. */
@@ -148,7 +199,9 @@ export class MagmaClient implements AsyncDisposable {
    * Asks and streams the answer: `token` events as text is generated, then one `done` event with
    * the whole response. Failures before the first event are retried like `ask`; once events have
    * arrived a failure ends the stream with its error. Stopping the loop early cancels the request.
-   * The timeout covers the whole stream. Images go as base64 in JSON, whatever their size.
+   * `timeoutMs` covers the wait for the first event; after it, `streamIdleTimeoutMs` the wait for
+   * each next one (the server's deadline bounds the whole). Images go as base64 in JSON, whatever
+   * their size.
    */
   async *askStream(
     input: AskInput,
@@ -178,6 +231,12 @@ export class MagmaClient implements AsyncDisposable {
     );
     const attempt = current!;
     const { iterator } = started;
+    attempt.pauseTimer();
+    const idleMs = checkedNumber(
+      'streamIdleTimeoutMs',
+      options.streamIdleTimeoutMs,
+      this.#streamIdleTimeoutMs,
+    );
     let finished = false;
     try {
       let result = started.first;
@@ -186,18 +245,28 @@ export class MagmaClient implements AsyncDisposable {
         const event = result.value;
         if (event.type === 'done') sawDone = true;
         yield event;
+        // The idle clock runs only while waiting for the server, not while the consumer works.
+        attempt.restartIdleTimer(idleMs);
         try {
           result = await iterator.next();
         } catch (error) {
-          throw this.#classify(error, attempt, options.timeoutMs, options.signal?.aborted);
+          throw this.#classify(error, attempt, options.signal?.aborted);
+        } finally {
+          attempt.pauseTimer();
         }
       }
       finished = true;
       if (!sawDone) {
         throw new InternalServerError('the stream ended without a done event', {
+          status: attempt.response?.status,
           requestId: attempt.response?.headers.get('x-request-id') ?? undefined,
+          retryable: false,
         });
       }
+    } catch (error) {
+      // A failure after the first event is not retried: it ends this, the last, attempt.
+      if (error instanceof MagmaError) error.attempts = attempt.number;
+      throw error;
     } finally {
       if (!finished) {
         attempt.abort();
@@ -239,7 +308,7 @@ export class MagmaClient implements AsyncDisposable {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing.abort(new ClientClosedError());
-      await this.#pool.close();
+      await this.#pool?.close();
     })();
     return this.#closed;
   }
@@ -252,6 +321,19 @@ export class MagmaClient implements AsyncDisposable {
   /** Whether close() has been called. */
   get closed(): boolean {
     return this.#closed !== undefined;
+  }
+
+  /** One job procedure, with the same retries, timeouts and typed errors as ask(). */
+  #jobCall<T>(
+    operation: string,
+    options: RequestOptions,
+    mutation: boolean,
+    run: (trpc: TRPCClient<AppRouter>, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    this.#assertOpen();
+    return this.#call(operation, options, mutation, (attempt) =>
+      run(this.#trpc(attempt), attempt.signal),
+    );
   }
 
   #assertOpen(): void {
@@ -271,54 +353,89 @@ export class MagmaClient implements AsyncDisposable {
       : undefined;
     const headers = this.#requestHeaders(options, idempotencyKey);
     const maxRetries = checkedNumber('maxRetries', options.maxRetries, this.#maxRetries);
-    return withRetries(
-      {
-        operation,
-        maxRetries,
-        retry: this.#retry,
-        signal: options.signal,
-        closeSignal: this.#closing.signal,
-        idempotencyKey,
-      },
-      async () => {
-        if (options.signal?.aborted)
-          throw this.#classify(options.signal.reason, undefined, undefined, true);
-        const attempt = new Attempt({
-          timeoutMs: checkedNumber('timeoutMs', options.timeoutMs, this.#timeoutMs),
-          signal: options.signal,
-          fetch: this.#fetch,
-          dispatcher: this.#pool,
-          headers,
+    const log = this.#log;
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const retry: RetryOptions = {
+      ...this.#retry,
+      onRetry: (event) => {
+        log.info(`${operation}: retrying in ${event.delayMs} ms (${event.reason})`, {
+          attempt: event.attempt,
+          requestId: event.error.requestId,
+          idempotencyKey,
         });
-        let ok = false;
-        try {
-          const result = await run(attempt);
-          ok = true;
-          // undici marks a fresh connection idle one macrotask after its response ends; yield
-          // so that a call made right after this one reuses it instead of opening another.
-          await new Promise((resolve) => setImmediate(resolve));
-          return result;
-        } catch (error) {
-          throw this.#classify(error, attempt, options.timeoutMs, options.signal?.aborted);
-        } finally {
-          if (!ok || !keepAttemptOpen) attempt.dispose();
-        }
+        this.#retry.onRetry?.(event);
       },
-    );
+    };
+    try {
+      const result = await withRetries(
+        {
+          operation,
+          maxRetries,
+          retry,
+          signal: options.signal,
+          closeSignal: this.#closing.signal,
+          idempotencyKey,
+        },
+        (attemptNumber) =>
+          this.#attempt(operation, attemptNumber, options, headers, run, keepAttemptOpen),
+      );
+      log.debug(`${operation}: done in ${elapsed()} ms`);
+      return result;
+    } catch (error) {
+      const typed = error as MagmaError;
+      log.debug(`${operation}: failed after ${elapsed()} ms: ${typed.message}`, {
+        code: typed.code,
+        status: typed.status,
+        attempts: typed.attempts,
+        requestId: typed.requestId,
+      });
+      throw error;
+    }
   }
 
-  #classify(
-    error: unknown,
-    attempt: Attempt | undefined,
-    timeoutMs?: number,
-    userAborted = false,
-  ): MagmaError {
+  /** One attempt of a call: its own timeout and abort, the failure typed. */
+  async #attempt<T>(
+    operation: string,
+    attemptNumber: number,
+    options: RequestOptions,
+    headers: Record<string, string>,
+    run: (attempt: Attempt) => Promise<T>,
+    keepAttemptOpen: boolean,
+  ): Promise<T> {
+    this.#log.debug(`${operation}: attempt ${attemptNumber}`, { baseUrl: this.baseUrl });
+    if (options.signal?.aborted) throw this.#classify(options.signal.reason, undefined, true);
+    const attempt = new Attempt({
+      number: attemptNumber,
+      timeoutMs: checkedNumber('timeoutMs', options.timeoutMs, this.#timeoutMs),
+      signal: options.signal,
+      fetch: this.#fetch,
+      dispatcher: this.#dispatcher,
+      headers,
+    });
+    let ok = false;
+    try {
+      const result = await run(attempt);
+      ok = true;
+      // undici marks a fresh connection idle one macrotask after its response ends; yield
+      // so that a call made right after this one reuses it instead of opening another.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return result;
+    } catch (error) {
+      throw this.#classify(error, attempt, options.signal?.aborted);
+    } finally {
+      if (!ok || !keepAttemptOpen) attempt.dispose();
+    }
+  }
+
+  #classify(error: unknown, attempt: Attempt | undefined, userAborted = false): MagmaError {
     return classifyFailure({
       error,
       response: attempt?.response,
       body: attempt?.body,
       timedOut: attempt?.timedOut ?? false,
-      timeoutMs: timeoutMs ?? this.#timeoutMs,
+      timeoutMs: attempt?.timeoutMs ?? this.#timeoutMs,
+      idle: attempt?.idle ?? false,
       userAborted,
       closed: this.#closed !== undefined && isPoolClosed(error),
     });
@@ -329,6 +446,7 @@ export class MagmaClient implements AsyncDisposable {
     idempotencyKey: string | undefined,
   ): Record<string, string> {
     return {
+      ...this.#identity,
       ...this.#headers,
       ...(this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {}),
       ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
@@ -369,7 +487,9 @@ export class MagmaClient implements AsyncDisposable {
       headers: { accept: 'application/json', ...attempt.headers },
     });
     const text = await response.text();
-    attempt.body = parseJson(text);
+    const parsed = parseJson(text);
+    // An error's non-JSON text, kept by the attempt, stays the error's body.
+    if (parsed !== undefined || response.ok) attempt.body = parsed;
     // /ready answers 503 with a Readiness body while loading: that is an answer, not a failure.
     const isReadiness =
       typeof (attempt.body as { ready?: unknown } | undefined)?.ready === 'boolean';
@@ -405,4 +525,17 @@ function checkedNumber(name: string, value: number | undefined, fallback: number
     throw new InvalidInputError(`${name} must be a number >= 0`);
   }
   return value;
+}
+
+/**
+ * Whether undici's global dispatcher (shared by Node's fetch and the undici package) was set by
+ * the user to something other than a plain Agent: a ProxyAgent, EnvHttpProxyAgent or MockAgent.
+ */
+function customGlobalDispatcher(): boolean {
+  const dispatcher = (globalThis as Record<symbol, unknown>)[
+    Symbol.for('undici.globalDispatcher.1')
+  ];
+  return (
+    typeof dispatcher === 'object' && dispatcher !== null && dispatcher.constructor.name !== 'Agent'
+  );
 }

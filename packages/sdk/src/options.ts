@@ -26,27 +26,54 @@ export interface RetryOptions {
    * once with the error (its `retryAfterMs` says how long to wait). Default 60000 ms.
    */
   readonly maxRetryAfterMs?: number;
+  /**
+   * Retry a request the server gave up on at its own deadline (504 DEADLINE_EXCEEDED). Default
+   * false: it ran for the whole deadline and would likely do so again.
+   */
+  readonly retryDeadlineExceeded?: boolean;
   /** Called before every retry: log it, count it. */
   readonly onRetry?: (event: RetryEvent) => void;
 }
+
+import type { LogLevel, Logger } from './logger.js';
 
 export interface ClientOptions {
   /** Where the server listens, e.g. "http://localhost:8080". tRPC lives under `${baseUrl}/trpc`. */
   readonly baseUrl: string | URL;
   /** Sent as `Authorization: Bearer <apiKey>`. */
   readonly apiKey?: string;
-  /** Limit for one attempt, from sending the request to the last byte of the body. Default 120000. */
+  /**
+   * Limit for one attempt, from sending the request to the last byte of the body (for askStream:
+   * to the first event). Default 150000: above the server's default request deadline (120 s,
+   * `info().limits`), so a slow request ends with the server's DeadlineExceededError rather than
+   * a client timeout.
+   */
   readonly timeoutMs?: number;
+  /** askStream: longest wait between two events once the stream has started. Default 60000. */
+  readonly streamIdleTimeoutMs?: number;
   /** Retries after the first attempt for retryable failures. Default 2. */
   readonly maxRetries?: number;
   readonly retry?: RetryOptions;
   /** Extra headers on every request. */
   readonly headers?: Readonly<Record<string, string>>;
   /**
-   * A fetch implementation; the global fetch by default. It receives the client's keep-alive pool
-   * as the undici `dispatcher` request option.
+   * A fetch implementation; the global fetch by default. In Node it receives the client's
+   * keep-alive pool (or `dispatcher`) as the undici `dispatcher` request option.
    */
   readonly fetch?: typeof fetch;
+  /**
+   * Node: an undici Dispatcher (Agent, ProxyAgent, EnvHttpProxyAgent, ...) for every request,
+   * instead of the client's own keep-alive pool. Without it, a global dispatcher set with
+   * undici's setGlobalDispatcher() that is not a plain Agent (a proxy, a mock) is used.
+   */
+  readonly dispatcher?: object;
+  /**
+   * What the client logs: requests, retries and timings at 'debug', retries at 'info'. Default:
+   * the MAGMA_SDK_LOG environment variable, else 'warn'.
+   */
+  readonly logLevel?: LogLevel;
+  /** Where log lines go; console by default. */
+  readonly logger?: Logger;
   /**
    * Images larger than this many bytes are sent as a binary upload (multipart) instead of base64
    * inside JSON. Default 1 MiB.
@@ -66,6 +93,7 @@ export interface RequestOptions {
   /** Aborting it stops the call at once, retries included, with APIUserAbortError. */
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
+  readonly streamIdleTimeoutMs?: number;
   readonly maxRetries?: number;
   /**
    * Sent as `Idempotency-Key`, the same on every attempt of this call, so the server can tell a
@@ -77,7 +105,8 @@ export interface RequestOptions {
 }
 
 export const DEFAULTS = {
-  timeoutMs: 120_000,
+  timeoutMs: 150_000,
+  streamIdleTimeoutMs: 60_000,
   maxRetries: 2,
   initialDelayMs: 500,
   maxDelayMs: 8_000,

@@ -4,6 +4,7 @@ import {
   APITimeoutError,
   APIUserAbortError,
   ClientClosedError,
+  DeadlineExceededError,
   MagmaError,
 } from './errors.js';
 import { DEFAULTS } from './options.js';
@@ -95,6 +96,13 @@ export function decideRetry(
   const retryable =
     shouldRetry === 'true' ? true : shouldRetry === 'false' ? false : error.retryable;
   if (!retryable) return { retry: false, why: `${describeFailure(error)} is not retryable` };
+  if (
+    error instanceof DeadlineExceededError &&
+    shouldRetry !== 'true' &&
+    !options.retryDeadlineExceeded
+  ) {
+    return { retry: false, why: `${describeFailure(error)}: the server's deadline ran out` };
+  }
 
   const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
   if (error.retryAfterMs !== undefined) {

@@ -122,18 +122,19 @@ describe('askStream', () => {
       yield { type: 'token', text: 'Mark' };
       await new Promise(() => undefined);
     };
-    // The timeout must outlast the first token's arrival, even on a loaded machine.
+    // After the first event only the idle timeout runs; it fires on the stalled stream.
     const received: AskStreamEvent[] = [];
     const timedOut = await (async () => {
       for await (const event of client.askStream(
         { image, prompt: 'Hi' },
-        { timeoutMs: 5_000, maxRetries: 0 },
+        { timeoutMs: 30_000, streamIdleTimeoutMs: 300, maxRetries: 0 },
       )) {
         received.push(event);
       }
     })().catch((e: unknown) => e);
     expect(received).toEqual([{ type: 'token', text: 'Mark' }]);
     expect(timedOut).toBeInstanceOf(APITimeoutError);
+    expect(timedOut).toMatchObject({ idle: true, timeoutMs: 300, attempts: 1 });
 
     const controller = new AbortController();
     const aborted = await (async () => {

@@ -8,7 +8,6 @@ import {
   InvalidInputError,
   MagmaError,
   NotFoundError,
-  OverloadedError,
   PayloadTooLargeError,
   RateLimitError,
   createClient,
@@ -87,7 +86,9 @@ describe('retries server faults', () => {
     expect(retries.map((r) => r.attempt)).toEqual([1, 2, 3]);
     expect(retries[0]!.reason).toContain('HTTP 500 INTERNAL');
     expect(retries[1]!.reason).toContain('HTTP 502');
-    expect(retries[1]!.error).toBeInstanceOf(OverloadedError);
+    // A proxy's 502 says nothing about the model: a plain InternalServerError with its status.
+    expect(retries[1]!.error).toBeInstanceOf(InternalServerError);
+    expect(retries[1]!.error).toMatchObject({ code: 'INTERNAL', status: 502 });
     expect(retries[2]!.reason).toContain('HTTP 503 OVERLOADED');
   });
 

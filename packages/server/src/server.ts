@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { MAX_IMAGE_STRING_CHARS, base64Length } from '@magma-som/schemas';
-import type { ServerInfo } from '@magma-som/schemas';
+import type { AskResponse, ServerInfo } from '@magma-som/schemas';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerConfig } from './config/config.js';
@@ -22,6 +22,10 @@ import { registerHttpApis } from './rest/register.js';
 import { currentRequest, requestIdFrom } from './http/request-id.js';
 import { ServerState } from './lifecycle/server-state.js';
 import { shutDownGracefully } from './lifecycle/shutdown.js';
+import { DISABLED_JOBS } from './jobs/jobs-api.js';
+import { startJobs } from './jobs/jobs-runtime.js';
+import { IdempotencyStore } from './idempotency/idempotency-store.js';
+import { idempotentAsk } from './idempotency/idempotent-ask.js';
 import { GpuMemoryPoller } from './metrics/gpu-memory.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { AskPipeline } from './pipeline/ask-pipeline.js';
@@ -83,6 +87,13 @@ export async function createServer(
   });
   const metrics = new ServerMetrics(queue, () => state.isReady);
   const pipeline = new AskPipeline({ config, queue, state, metrics });
+  const idempotency =
+    config.idempotencyTtlMs > 0
+      ? new IdempotencyStore<AskResponse>({
+          ttlMs: config.idempotencyTtlMs,
+          maxKeys: config.idempotencyMaxKeys,
+        })
+      : undefined;
   const gpuMemory = new GpuMemoryPoller({
     registry: metrics.registry,
     intervalMs: config.gpuMetricsIntervalMs,
@@ -156,8 +167,21 @@ export async function createServer(
     exposedHeaders: ['x-request-id', 'retry-after'],
   });
 
+  // Batch jobs through Redis (MAGMA_REDIS_URL); the role says which side this process runs.
+  const jobs =
+    config.redisUrl === ''
+      ? undefined
+      : startJobs({
+          config,
+          registry: metrics.registry,
+          ask: (call) => pipeline.ask(call),
+          uploadedImage: (imageId) => pipeline.images.get(imageId),
+          log: app.log,
+        });
+
   const services: ServerServices = {
-    ask: (call) => pipeline.ask(call),
+    jobs: jobs?.api ?? DISABLED_JOBS,
+    ask: (call) => idempotentAsk(idempotency, call, (c) => pipeline.ask(c)),
     uploadImage: (bytes) => pipeline.uploadImage(bytes),
     info: () => serverInfo(config, state, queue, version),
     recordCall(procedure, outcome, durationMs) {
@@ -165,28 +189,50 @@ export async function createServer(
       metrics.procedureDuration.observe({ procedure, status: outcome }, durationMs / 1000);
     },
   };
-  await mountTrpc(app, {
-    services,
-    access,
-    maxBodySize: config.maxUploadBytes + UPLOAD_BODY_SLACK,
-  });
+  // A worker process serves only /health, /ready and /metrics over HTTP.
+  if (config.role !== 'worker') {
+    await mountTrpc(app, {
+      services,
+      access,
+      maxBodySize: config.maxUploadBytes + UPLOAD_BODY_SLACK,
+    });
+  }
   registerPlainRoutes(app, { version, startedAt, state, metrics });
   gpuMemory.start();
   // OpenAI-compatible and REST routes under /v1, and GET /openapi.json.
-  await registerHttpApis(app, { config, services, access, state, version });
+  if (config.role !== 'worker') {
+    await registerHttpApis(app, { config, services, access, state, version });
+  }
 
   const ownsEngine = options.engine === undefined;
-  const engineReady = Promise.resolve(
-    options.engine ?? startEngine(config, () => metrics.engineRestarts.inc()),
-  );
+  // An api-role process loads no model: it is ready once Redis answers.
+  const engineReady: Promise<ServingEngine | undefined> =
+    config.role === 'api'
+      ? Promise.resolve(undefined)
+      : Promise.resolve(options.engine ?? startEngine(config, () => metrics.engineRestarts.inc()));
+  // Awaited below after Redis answers: a load failure before then is handled there, not lost.
+  engineReady.catch(() => {});
   const whenReady = (async () => {
+    if (jobs !== undefined) {
+      await jobs.connected.catch((error: unknown) => {
+        state.failed('cannot reach Redis (MAGMA_REDIS_URL); see the server log');
+        throw error;
+      });
+    }
     const engine = await engineReady;
+    if (engine === undefined) {
+      state.servesWithoutModel();
+      app.log.info({ role: config.role }, 'serving batch jobs without a model');
+      return;
+    }
     state.engineLoaded(engine);
     app.log.info({ model: engine.info.name, revision: engine.info.revision }, 'model loaded');
     const warmupStarted = performance.now();
     await engine.warmup();
     state.warmedUp();
     app.log.info({ warmupMs: Math.round(performance.now() - warmupStarted) }, 'model warmed up');
+    // Items are taken only by a warm engine (a cold one would hold their locks while loading).
+    jobs?.startWorker();
   })();
   whenReady.catch((error: unknown) => {
     state.failed();
@@ -204,12 +250,18 @@ export async function createServer(
     listen: () => app.listen({ host: config.host, port: config.port }),
     shutdown() {
       gpuMemory.stop();
+      // The job worker stops taking items at once; its running items drain with the asks.
+      const jobsClosed = jobs?.close(config.shutdownGraceMs);
       shutdownPromise ??= shutDownGracefully({
         app,
         state,
         queue,
         graceMs: config.shutdownGraceMs,
         async closeEngine() {
+          await jobsClosed?.catch((error: unknown) => {
+            app.log.warn({ err: error }, 'closing the job queue failed');
+          });
+          await pipeline.close();
           if (!ownsEngine) return;
           const engine = await engineReady.catch(() => undefined);
           await engine?.close();

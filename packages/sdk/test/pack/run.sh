@@ -6,7 +6,9 @@
 #     into a fresh project outside the workspace;
 #  3. type-checks TypeScript consumers (ESM and CommonJS) with the published declarations;
 #  4. runs them, and plain-JavaScript ones (native `await using` on Node 24+), against a real
-#     server started from the workspace.
+#     server started from the workspace;
+#  5. (before 2's install) a production install of the tarballs alone: no typescript, its size,
+#     and the import time of the SDK's entry next to openai-node's (install-size.sh).
 # Usage: bash packages/sdk/test/pack/run.sh   (KEEP=1 keeps the temporary project)
 set -euo pipefail
 
@@ -56,6 +58,9 @@ ls "$work/tarballs"
 if tar -tzf "$work"/tarballs/magma-som-sdk-*.tgz | grep -q '^package/test/'; then
   fail "the SDK tarball contains tests"
 fi
+
+step "production install: size, no typescript, import time"
+bash "$here/install-size.sh" "$work/tarballs" "$work"
 
 step "install the tarballs into a fresh project"
 cp -R "$here/consumer" "$work/app"

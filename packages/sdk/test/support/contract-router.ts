@@ -1,8 +1,21 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import { AskFieldsSchema, AskRequestSchema, ErrorDataSchema, errorData } from '@magma-som/schemas';
+import {
+  AskFieldsSchema,
+  AskRequestSchema,
+  BatchCreateRequestSchema,
+  BatchRefSchema,
+  BatchResultsPageSchema,
+  BatchResultsRequestSchema,
+  BatchStatusSchema,
+  ErrorDataSchema,
+  errorData,
+} from '@magma-som/schemas';
 import type {
   AskResponse,
   AskStreamEvent,
+  BatchCreateRequest,
+  BatchResultsPage,
+  BatchStatus,
   ErrorData,
   ImageUploadResponse,
   ServerInfo,
@@ -17,6 +30,22 @@ export interface ContractHandlers {
   /** Optional: a fixed id by default. */
   uploadImage?(image: Blob): Promise<ImageUploadResponse>;
   info(): ServerInfo;
+  /** Optional: batch jobs answer JOBS_NOT_ENABLED by default, as a server without Redis. */
+  jobs?: ContractJobHandlers;
+}
+
+export interface ContractJobHandlers {
+  create(input: BatchCreateRequest): Promise<BatchStatus>;
+  status(batchId: string): Promise<BatchStatus>;
+  results(batchId: string, cursor: number, limit: number): Promise<BatchResultsPage>;
+  cancel(batchId: string): Promise<BatchStatus>;
+}
+
+function jobsOf(handlers: ContractHandlers): ContractJobHandlers {
+  if (handlers.jobs !== undefined) return handlers.jobs;
+  const off = (): Promise<never> =>
+    Promise.reject(new ContractError(errorData('JOBS_NOT_ENABLED', 'batch jobs are not enabled')));
+  return { create: off, status: off, results: off, cancel: off };
 }
 
 export interface ContractContext {
@@ -103,6 +132,26 @@ export const contractRouter = t.router({
       );
     }),
   info: t.procedure.query(({ ctx }) => ctx.handlers.info()),
+  jobs: t.router({
+    create: t.procedure
+      .input(BatchCreateRequestSchema)
+      .output(BatchStatusSchema)
+      .mutation(({ input, ctx }) => jobsOf(ctx.handlers).create(input)),
+    status: t.procedure
+      .input(BatchRefSchema)
+      .output(BatchStatusSchema)
+      .query(({ input, ctx }) => jobsOf(ctx.handlers).status(input.batchId)),
+    results: t.procedure
+      .input(BatchResultsRequestSchema)
+      .output(BatchResultsPageSchema)
+      .query(({ input, ctx }) =>
+        jobsOf(ctx.handlers).results(input.batchId, input.cursor, input.limit),
+      ),
+    cancel: t.procedure
+      .input(BatchRefSchema)
+      .output(BatchStatusSchema)
+      .mutation(({ input, ctx }) => jobsOf(ctx.handlers).cancel(input.batchId)),
+  }),
 });
 
 export type ContractRouter = typeof contractRouter;

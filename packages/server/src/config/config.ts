@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { DEFAULT_LIMITS } from '@magma-som/schemas';
+import { DEFAULT_LIMITS, JOB_LIMITS } from '@magma-som/schemas';
 import { z } from 'zod';
 import { findBundledModelDir } from './model-dir.js';
 
@@ -32,8 +32,10 @@ export interface ServerConfig {
   /** Whole multipart body on the binary upload path. */
   readonly maxUploadBytes: number;
   readonly maxImagePixels: number;
-  /** Pixels decoded at once across requests (more wait); 0 = maxImagePixels. */
+  /** Pixels of image work (decode, marks, preprocessing) in flight across requests (more wait); 0 = maxImagePixels. */
   readonly decodePixelBudget: number;
+  /** Worker threads for image work; 0 = half the cores, 1 to 4. */
+  readonly imageWorkers: number;
   readonly maxMarks: number;
   readonly maxPromptChars: number;
   /** Cap on new tokens: an explicit larger request is refused; the default is capped. */
@@ -49,6 +51,10 @@ export interface ServerConfig {
   /** Prompt positions prefilled between two decode steps (at least one request always is). */
   readonly maxPrefillTokens: number;
   readonly requestTimeoutMs: number;
+  /** How long an ask's answer is kept for retries with the same Idempotency-Key; 0 = off. */
+  readonly idempotencyTtlMs: number;
+  /** Idempotency keys kept at once (oldest finished ones dropped first). */
+  readonly idempotencyMaxKeys: number;
   readonly shutdownGraceMs: number;
   readonly corsOrigins: readonly string[];
   /** Empty = no authentication. */
@@ -72,7 +78,27 @@ export interface ServerConfig {
   /** Open connections at most; more are refused at once by Node (0 = no cap). */
   readonly maxConnections: number;
   readonly logLevel: LogLevel;
+  /** api: HTTP only, no model; worker: runs batch jobs, HTTP for health and metrics only; all: both. */
+  readonly role: ServerRole;
+  /** Redis for batch jobs (redis:// or rediss://); empty = batch jobs off. */
+  readonly redisUrl: string;
+  /** Items one batch may hold. */
+  readonly jobMaxItems: number;
+  /** Items waiting or running across all batches; beyond that, new batches get OVERLOADED. */
+  readonly jobMaxQueued: number;
+  /** Runs of one item before it fails with its error (worker deaths count as runs). */
+  readonly jobAttempts: number;
+  /** How long a finished batch and its results are kept. */
+  readonly jobResultTtlMs: number;
+  /** A worker's lock on an item; a dead worker's items go to another after this. */
+  readonly jobLockMs: number;
+  /** Items a worker runs at once; 0 = maxConcurrency. */
+  readonly jobConcurrency: number;
+  /** Body of a batch create request (every image inline). */
+  readonly jobMaxBodyBytes: number;
 }
+
+export type ServerRole = 'api' | 'worker' | 'all';
 
 /** A configuration value that cannot be used; the message names the variable. */
 export class ConfigError extends Error {
@@ -168,6 +194,7 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
     () => DEFAULT_LIMITS.maxImagePixels,
   ),
   decodePixelBudget: setting('MAGMA_DECODE_PIXEL_BUDGET', integer(0), () => 0),
+  imageWorkers: setting('MAGMA_IMAGE_WORKERS', integer(0, 64), () => 0),
   maxMarks: setting(
     'MAGMA_MAX_MARKS',
     integer(1, DEFAULT_LIMITS.maxMarks),
@@ -189,6 +216,8 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
   ),
   maxPrefillTokens: setting('MAGMA_MAX_PREFILL_TOKENS', integer(1), () => 2048),
   requestTimeoutMs: setting('MAGMA_REQUEST_TIMEOUT_MS', integer(1), () => 120_000),
+  idempotencyTtlMs: setting('MAGMA_IDEMPOTENCY_TTL_MS', integer(0), () => 10 * 60_000),
+  idempotencyMaxKeys: setting('MAGMA_IDEMPOTENCY_MAX_KEYS', integer(1), () => 1000),
   shutdownGraceMs: setting('MAGMA_SHUTDOWN_GRACE_MS', integer(0), () => 30_000),
   corsOrigins: setting('MAGMA_CORS_ORIGINS', list, () => []),
   apiKeys: setting('MAGMA_API_KEYS', list, () => []),
@@ -207,6 +236,23 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     () => 'info',
   ),
+  role: setting('MAGMA_ROLE', z.enum(['api', 'worker', 'all']), () => 'all'),
+  redisUrl: setting(
+    'MAGMA_REDIS_URL',
+    z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL'),
+    () => '',
+  ),
+  jobMaxItems: setting(
+    'MAGMA_JOB_MAX_ITEMS',
+    integer(1, JOB_LIMITS.maxBatchItems),
+    () => JOB_LIMITS.maxBatchItems,
+  ),
+  jobMaxQueued: setting('MAGMA_JOB_MAX_QUEUED', integer(1), () => 100_000),
+  jobAttempts: setting('MAGMA_JOB_ATTEMPTS', integer(1, 100), () => 3),
+  jobResultTtlMs: setting('MAGMA_JOB_RESULT_TTL_MS', integer(1_000), () => 24 * 3_600_000),
+  jobLockMs: setting('MAGMA_JOB_LOCK_MS', integer(500), () => 30_000),
+  jobConcurrency: setting('MAGMA_JOB_CONCURRENCY', integer(0, 1024), () => 0),
+  jobMaxBodyBytes: setting('MAGMA_JOB_MAX_BODY_BYTES', integer(1), () => 256 * MIB),
 };
 
 /** `MAGMA_MODEL_DIR` -> `--model-dir`. */
@@ -268,6 +314,11 @@ export function loadConfig(
   if ((config.headersTimeoutMs as number) > (config.bodyTimeoutMs as number)) {
     throw new ConfigError(
       'MAGMA_HEADERS_TIMEOUT_MS must not be larger than MAGMA_BODY_TIMEOUT_MS (the body timeout covers the headers too)',
+    );
+  }
+  if (config.role !== 'all' && config.redisUrl === '') {
+    throw new ConfigError(
+      `MAGMA_ROLE=${String(config.role)} needs MAGMA_REDIS_URL: api and worker processes meet through Redis`,
     );
   }
   if (config.modelDir === undefined) {

@@ -42,6 +42,18 @@ const configSchema = z.object({
         .optional(),
       /** What MAGMA_DTYPE=auto loads: set by quantize.py --out in a single-variant bundle. */
       default_dtype: z.enum(['fp32', 'fp16', 'q4', 'q8', 'q4f16', 'q8f16']).optional(),
+      /**
+       * Per-graph dtypes of a mixed export (hf_magma.py --vision-dtype ...): the file a graph
+       * loads from when the requested dtype has none (docs/BUNDLE.md "Per-graph dtypes").
+       */
+      graph_dtypes: z
+        .object({
+          vision_encoder: z.enum(['fp32', 'fp16']),
+          embed_tokens: z.enum(['fp32', 'fp16']),
+          decoder_model_merged: z.enum(['fp32', 'fp16']),
+        })
+        .partial()
+        .optional(),
     })
     .optional(),
 });
@@ -290,6 +302,19 @@ export function loadBundle(modelDir: string, options: LoadBundleOptions = {}): B
     if (!existsSync(path) && dtype !== baseDtype(dtype) && graph !== 'decoder_model_merged') {
       fileDtype = baseDtype(dtype);
       path = graphPath(modelDir, graph, fileDtype);
+    }
+    // A mixed export (e.g. fp32 vision, fp16 decoder) has one file per graph, in its declared dtype.
+    const declared = config.magma_som?.graph_dtypes?.[graph];
+    if (!existsSync(path) && declared !== undefined) {
+      const wanted = path;
+      fileDtype = declared;
+      path = graphPath(modelDir, graph, declared);
+      if (!existsSync(path)) {
+        throw invalid(
+          `onnx/${basename(path)}`,
+          `file is missing (config.json magma_som.graph_dtypes.${graph} is ${declared}; no onnx/${basename(wanted)} either)`,
+        );
+      }
     }
     if (!existsSync(path))
       throw invalid(`onnx/${basename(path)}`, `file is missing (dtype ${dtype})`);

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { RgbImage } from '../images/types.js';
 import { EngineError, deserializeError } from './errors.js';
+import { isProcessedImage } from './image-processor.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { schedulerSettings } from './scheduler.js';
 import type { SchedulerRequest } from './sequence.js';
@@ -12,6 +12,7 @@ import type {
   EngineOptions,
   GenerateRequest,
   GenerateResult,
+  ModelImage,
   ModelInfo,
 } from './types.js';
 
@@ -109,28 +110,11 @@ function invalidInput(message: string): EngineError {
 }
 
 function checkRequest(req: GenerateRequest | CachedGenerateRequest): void {
-  const image = 'image' in req ? req.image : undefined;
   if (req.prefixKey !== undefined && typeof req.prefixKey !== 'string')
     throw invalidInput('prefixKey must be a string');
-  if (image === undefined) {
-    if (!('loadImage' in req) || typeof req.loadImage !== 'function')
-      throw invalidInput('an image is required (or a prefixKey with loadImage)');
-  } else if (
-    !Number.isInteger(image.width) ||
-    !Number.isInteger(image.height) ||
-    image.width < 1 ||
-    image.height < 1
-  ) {
-    throw invalidInput(`image size ${image.width}x${image.height} is not a positive whole size`);
-  }
-  if (
-    image !== undefined &&
-    (!(image.data instanceof Uint8Array) || image.data.length !== image.width * image.height * 3)
-  ) {
-    throw invalidInput(
-      `image data must be ${image.width * image.height * 3} bytes of RGB for ${image.width}x${image.height}`,
-    );
-  }
+  const image = 'image' in req ? req.image : undefined;
+  if (image == null && (!('loadImage' in req) || typeof req.loadImage !== 'function'))
+    throw invalidInput('an image is required (or a prefixKey with loadImage)');
   if (typeof req.prompt !== 'string') throw invalidInput('prompt must be a string');
   if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1)
     throw invalidInput('maxTokens must be a positive integer');
@@ -143,14 +127,44 @@ function checkRequest(req: GenerateRequest | CachedGenerateRequest): void {
     throw invalidInput('seed must be an integer');
 }
 
-/** The pixels in a buffer of their own, so it can be transferred without taking anything else along. */
-function transferableImage(image: RgbImage): RgbImage {
-  const { data } = image;
+/** An image's pixels, or a preprocessed image's crops, checked against the model's processor. */
+function checkImage(image: ModelImage, info: ModelInfo): void {
+  if (isProcessedImage(image)) {
+    const { grid, pixelValues } = image;
+    const { rows, cols } = grid;
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1)
+      throw invalidInput(`crop grid ${rows}x${cols} is not a positive whole size`);
+    if (rows * cols > info.maxCrops)
+      throw invalidInput(`crop grid ${rows}x${cols} has more than ${info.maxCrops} crops`);
+    const expected = rows * cols * 3 * info.cropSize * info.cropSize;
+    if (!(pixelValues instanceof Float32Array) || pixelValues.length !== expected)
+      throw invalidInput(`pixel values must be ${expected} floats for a ${rows}x${cols} grid`);
+    return;
+  }
+  const { width, height, data } = image;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+    throw invalidInput(`image size ${width}x${height} is not a positive whole size`);
+  if (!(data instanceof Uint8Array) || data.length !== width * height * 3)
+    throw invalidInput(
+      `image data must be ${width * height * 3} bytes of RGB for ${width}x${height}`,
+    );
+}
+
+/** The pixels (or crops) in a buffer of their own, so it can be transferred without taking anything else along. */
+function transferableImage(image: ModelImage): ModelImage {
+  const data = isProcessedImage(image) ? image.pixelValues : image.data;
   const ownsBuffer =
     data.buffer instanceof ArrayBuffer &&
     data.byteOffset === 0 &&
     data.byteLength === data.buffer.byteLength;
-  return { data: ownsBuffer ? data : data.slice(), width: image.width, height: image.height };
+  if (ownsBuffer) return image;
+  return isProcessedImage(image)
+    ? { grid: image.grid, pixelValues: image.pixelValues.slice() }
+    : { data: image.data.slice(), width: image.width, height: image.height };
+}
+
+function bufferOf(image: ModelImage): ArrayBuffer {
+  return (isProcessedImage(image) ? image.pixelValues.buffer : image.data.buffer) as ArrayBuffer;
 }
 
 function cancelledResult(): GenerateResult {
@@ -257,6 +271,7 @@ export class Engine {
         : this.prefixKeys.has(req.prefixKey)
           ? undefined
           : await req.loadImage();
+    if (given !== undefined) checkImage(given, this.info);
     const image = given === undefined ? undefined : transferableImage(given);
     this.waitingForWorker++;
     try {
@@ -296,7 +311,7 @@ export class Engine {
         reject,
         cleanup: () => req.signal?.removeEventListener('abort', onAbort),
       });
-      this.post({ type: 'generate', request }, image ? [image.data.buffer as ArrayBuffer] : []);
+      this.post({ type: 'generate', request }, image ? [bufferOf(image)] : []);
     });
   }
 
@@ -318,7 +333,7 @@ export class Engine {
       if (request.signal?.aborted) pending.resolve(cancelledResult());
       else pending.reject(error);
     };
-    let loading: Promise<RgbImage>;
+    let loading: Promise<ModelImage>;
     try {
       loading = request.loadImage();
     } catch (error) {
@@ -331,10 +346,15 @@ export class Engine {
         settle(undefined);
         return;
       }
-      const image = transferableImage(loaded);
-      this.post({ type: 'generate', request: { ...pending.sequence, image } }, [
-        image.data.buffer as ArrayBuffer,
-      ]);
+      let image: ModelImage;
+      try {
+        checkImage(loaded, this.info);
+        image = transferableImage(loaded);
+      } catch (error) {
+        settle(error);
+        return;
+      }
+      this.post({ type: 'generate', request: { ...pending.sequence, image } }, [bufferOf(image)]);
     }, settle);
   }
 

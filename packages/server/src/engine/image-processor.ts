@@ -146,6 +146,11 @@ export interface ProcessedImage {
   readonly pixelValues: Float32Array;
 }
 
+/** True when an image reached the engine already preprocessed (the server's image pool does it). */
+export function isProcessedImage(image: RgbImage | ProcessedImage): image is ProcessedImage {
+  return 'pixelValues' in image;
+}
+
 export function preprocessImage(image: RgbImage, settings: ProcessorSettings): ProcessedImage {
   const { cropSize } = settings;
   const grid = selectCropGrid(image.width, image.height, cropSize, settings.maxCrops);

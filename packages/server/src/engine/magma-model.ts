@@ -1,10 +1,15 @@
 import type * as ort from 'onnxruntime-node';
-import type { RgbImage } from '../images/types.js';
 import type { ModelConfig } from './bundle.js';
 import { EngineError } from './errors.js';
-import { preprocessImage, stitchImageFeatures, visualTokenCount } from './image-processor.js';
+import {
+  isProcessedImage,
+  preprocessImage,
+  stitchImageFeatures,
+  visualTokenCount,
+} from './image-processor.js';
 import type { CropGrid } from './image-processor.js';
 import type { ModelSessions } from './model-sessions.js';
+import type { ModelImage } from './types.js';
 import {
   disposeTensor,
   emptyKv,
@@ -78,10 +83,10 @@ export class MagmaModel {
     return !this.sessions.kvOnDevice;
   }
 
-  async encodeImage(image: RgbImage): Promise<EncodedImage> {
+  async encodeImage(image: ModelImage): Promise<EncodedImage> {
     const { config } = this;
     const started = performance.now();
-    const processed = preprocessImage(image, config);
+    const processed = isProcessedImage(image) ? image : preprocessImage(image, config);
     const crops = processed.grid.rows * processed.grid.cols;
     const pixels = floatTensor(this.sessions.pixelType, processed.pixelValues, [
       crops,

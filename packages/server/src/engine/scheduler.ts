@@ -1,5 +1,5 @@
 import { EngineError } from './errors.js';
-import { selectCropGrid, visualTokenCount } from './image-processor.js';
+import { isProcessedImage, selectCropGrid, visualTokenCount } from './image-processor.js';
 import type { MagmaModel, StepOutput } from './magma-model.js';
 import type { EncodedImage } from './magma-model.js';
 import { entryBytes, slicePrefixKv, startsWith, templatePrefixIds } from './prefix-cache.js';
@@ -189,7 +189,9 @@ export class Scheduler {
       }
       const grid =
         entry?.image.grid ??
-        selectCropGrid(image!.width, image!.height, config.cropSize, config.maxCrops);
+        (isProcessedImage(image!)
+          ? image.grid
+          : selectCropGrid(image!.width, image!.height, config.cropSize, config.maxCrops));
       sequence.grid = { ...grid };
       sequence.imageTokens = visualTokenCount(grid, config.cellsPerSide);
       if (entry !== null && reusesKv(entry, ids)) sequence.cachedTokens = entry.positions;

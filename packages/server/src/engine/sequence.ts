@@ -1,10 +1,9 @@
-import type { RgbImage } from '../images/types.js';
 import type { KvCache } from './magma-model.js';
 import type { PrefixEntry } from './prefix-cache.js';
 import { createRng, sampleToken } from './sampler.js';
 import type { SamplingOptions } from './sampler.js';
 import { TextStream } from './text-stream.js';
-import type { FinishReason, GenerateResult } from './types.js';
+import type { FinishReason, GenerateResult, ModelImage } from './types.js';
 
 // One request being generated: owns its KV cache, its position and its sampler state, so the
 // scheduler can step any set of sequences together.
@@ -12,7 +11,7 @@ import type { FinishReason, GenerateResult } from './types.js';
 /** A generate request as the worker receives it (no callbacks, no signal). */
 export interface SequenceRequest {
   readonly id: number;
-  readonly image: RgbImage;
+  readonly image: ModelImage;
   /** Prefix-cache key of the marked image (prefix-cache.ts); absent = no caching. */
   readonly prefixKey?: string;
   readonly prompt: string;
@@ -29,7 +28,7 @@ export interface SequenceRequest {
  * What the scheduler takes: the image may be left out when prefixKey names a cached prefix
  * (if it is gone, the worker answers 'prefix-miss' and the engine resends it with the image).
  */
-export type SchedulerRequest = Omit<SequenceRequest, 'image'> & { readonly image?: RgbImage };
+export type SchedulerRequest = Omit<SequenceRequest, 'image'> & { readonly image?: ModelImage };
 
 export interface SequenceSettings {
   readonly eosTokenIds: readonly number[];

@@ -1,5 +1,6 @@
 import type { RgbImage } from '../images/types.js';
 import type { BundleDtype } from './bundle.js';
+import type { ProcessedImage } from './image-processor.js';
 import type { MemoryReport } from './memory.js';
 
 /** Execution providers the engine can run on. */
@@ -55,9 +56,16 @@ export interface EngineOptions {
   readonly onRestart?: (cause: Error) => void;
 }
 
+/**
+ * What a request shows the model: the marked image's pixels (the worker preprocesses them), or
+ * the same image already preprocessed by the caller (`preprocessImage` with the bundle's
+ * settings, ModelInfo.imageMean/imageStd: the server's image pool does this).
+ */
+export type ModelImage = RgbImage | ProcessedImage;
+
 export interface GenerateRequest {
   /** The image exactly as the model should see it (marks already drawn). Its buffer is transferred to the worker. */
-  readonly image: RgbImage;
+  readonly image: ModelImage;
   /**
    * Prefix-cache key of this marked image (the server's hash of the upload, marks and drawing
    * options, model and processor). A hit skips vision and the prefill of the prompt up to the
@@ -87,7 +95,7 @@ export interface GenerateRequest {
  */
 export type CachedGenerateRequest = Omit<GenerateRequest, 'image' | 'prefixKey'> & {
   readonly prefixKey: string;
-  readonly loadImage: () => Promise<RgbImage>;
+  readonly loadImage: () => Promise<ModelImage>;
 };
 
 export type FinishReason = 'stop' | 'length' | 'cancelled';
@@ -125,6 +133,9 @@ export interface ModelInfo {
   readonly maxCrops: number;
   /** What the model reads, in model pixels: the server sizes marks from it (images/mark-sizing.ts). */
   readonly markMinimums: { readonly labelTextHeight: number; readonly outlineWidth: number };
+  /** The processor's normalisation, so a caller can preprocess images itself (ModelImage). */
+  readonly imageMean?: readonly [number, number, number];
+  readonly imageStd?: readonly [number, number, number];
   readonly vocabSize: number;
   readonly maxPositionEmbeddings: number;
   /** Bytes per graph and dtype, KV bytes per token, worst case (memory.ts). */

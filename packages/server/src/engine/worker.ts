@@ -59,6 +59,8 @@ async function start(options: WorkerOptions): Promise<void> {
         cropSize: config.cropSize,
         maxCrops: config.maxCrops,
         markMinimums: config.markMinimums,
+        imageMean: config.imageMean,
+        imageStd: config.imageStd,
         vocabSize: config.vocabSize,
         maxPositionEmbeddings: config.maxPositionEmbeddings,
         // The KV element size as the opened decoder declares it.

@@ -5,7 +5,6 @@ import type { RgbImage } from './types.js';
 
 export { ImageError } from './errors.js';
 export type { ImageErrorCode } from './errors.js';
-export { parseImageString } from './image-string.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif';
 
@@ -49,11 +48,11 @@ function isPixelLimitError(error: unknown): boolean {
   return error instanceof Error && /pixel limit/i.test(error.message);
 }
 
-/** Width and height (of the first frame) from the file's header, without decoding pixels. */
+/** Width, height (of the first frame) and EXIF orientation from the file's header, without decoding pixels. */
 async function readSize(
   bytes: Uint8Array,
   format: ImageFormat,
-): Promise<{ width: number; height: number }> {
+): Promise<{ width: number; height: number; orientation: number }> {
   let header: Metadata;
   try {
     // No pixel limit here: the caller applies its own, with the size in the message.
@@ -69,7 +68,7 @@ async function readSize(
   if (header.format !== format || !width || !height) {
     throw new ImageError('INVALID_IMAGE', `${format} image has an unreadable header`);
   }
-  return { width, height };
+  return { width, height, orientation: header.orientation ?? 1 };
 }
 
 export interface ImageHeader {
@@ -77,6 +76,9 @@ export interface ImageHeader {
   /** Size of the first frame, before EXIF orientation. */
   readonly width: number;
   readonly height: number;
+  /** Size once decoded, EXIF orientation applied (orientations 5-8 turn the image a quarter). */
+  readonly orientedWidth: number;
+  readonly orientedHeight: number;
 }
 
 /**
@@ -98,9 +100,16 @@ export async function readImageHeader(
   if (format === undefined) {
     throw new ImageError('INVALID_IMAGE', 'image is not a PNG, JPEG, WebP or GIF file');
   }
-  const { width, height } = await readSize(bytes, format);
+  const { width, height, orientation } = await readSize(bytes, format);
   if (width * height > limits.maxPixels) throw tooManyPixels(width, height, limits.maxPixels);
-  return { format, width, height };
+  const turned = orientation >= 5 && orientation <= 8;
+  return {
+    format,
+    width,
+    height,
+    orientedWidth: turned ? height : width,
+    orientedHeight: turned ? width : height,
+  };
 }
 
 /**
@@ -108,8 +117,9 @@ export async function readImageHeader(
  * applied, transparency flattened onto white. Refuses files over `maxBytes` before reading
  * them and images over `maxPixels` from their header, so a small file declaring a huge
  * image is never decoded. `header` (from readImageHeader) skips reading the header again.
+ * The pixels are sharp's own buffer, not copied: use decodeImage for a transferable one.
  */
-export async function decodeImage(
+export async function decodePixels(
   bytes: Uint8Array,
   limits: DecodeLimits,
   header?: ImageHeader,
@@ -128,8 +138,7 @@ export async function decodeImage(
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
       throw new ImageError('INVALID_IMAGE', `${format} image did not decode to RGB pixels`);
     }
-    // Own, exactly sized buffer: the engine transfers it to its worker.
-    const image: RgbImage = { data: new Uint8Array(data), width: info.width, height: info.height };
+    const image: RgbImage = { data, width: info.width, height: info.height };
     return { image, format, width: info.width, height: info.height };
   } catch (error) {
     if (error instanceof ImageError) throw error;
@@ -139,4 +148,15 @@ export async function decodeImage(
       `${format} image could not be decoded: it is corrupt or truncated`,
     );
   }
+}
+
+/** decodePixels, the pixels in an exactly sized buffer of their own (the engine transfers it to its worker). */
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+  header?: ImageHeader,
+): Promise<DecodedImage> {
+  const decoded = await decodePixels(bytes, limits, header);
+  const image: RgbImage = { ...decoded.image, data: new Uint8Array(decoded.image.data) };
+  return { ...decoded, image };
 }

@@ -64,8 +64,32 @@ function drawLabel(image: RgbImage, label: PlacedLabel, layout: MarkLayout, colo
  * Draws Set-of-Mark marks the way Magma's UI agent did: a red outline per box (drawn inside
  * it), then per mark its number in white on a red rectangle the size of the text, at the spot
  * chosen by `layoutMarks`. Sizes come from `sizing` (mark-sizing.ts; Magma's plain rule, 2 px
- * outlines, by default). Returns a new image; the input is not modified. Same input, same bytes.
+ * outlines, by default). Writes into `image`'s pixels (no full-image copy); same input, same bytes.
  */
+export function drawMarksInPlace(
+  image: RgbImage,
+  marks: readonly MarkBox[],
+  sizing: MarkSizing = magmaMarkSizing(image.width, image.height),
+): void {
+  assertRgbImage(image);
+  if (marks.length === 0) return;
+  const layout = layoutMarks(image.width, image.height, marks, sizing.labelTextHeight);
+
+  // All outlines first, then labels on top in mark order, as Magma does.
+  marks.forEach((mark, index) => {
+    drawOutline(
+      image,
+      layout.boxes[index]!,
+      cssColorToRgb(mark.color ?? MARK_COLOR),
+      sizing.outlineWidth,
+    );
+  });
+  marks.forEach((mark, index) => {
+    drawLabel(image, layout.labels[index]!, layout, mark.color ?? MARK_COLOR);
+  });
+}
+
+/** drawMarksInPlace on a copy: returns a new image in a buffer of its own; the input is not modified. */
 export function drawMarks(
   image: RgbImage,
   marks: readonly MarkBox[],
@@ -78,20 +102,6 @@ export function drawMarks(
     width: image.width,
     height: image.height,
   };
-  if (marks.length === 0) return out;
-  const layout = layoutMarks(image.width, image.height, marks, sizing.labelTextHeight);
-
-  // All outlines first, then labels on top in mark order, as Magma does.
-  marks.forEach((mark, index) => {
-    drawOutline(
-      out,
-      layout.boxes[index]!,
-      cssColorToRgb(mark.color ?? MARK_COLOR),
-      sizing.outlineWidth,
-    );
-  });
-  marks.forEach((mark, index) => {
-    drawLabel(out, layout.labels[index]!, layout, mark.color ?? MARK_COLOR);
-  });
+  drawMarksInPlace(out, marks, sizing);
   return out;
 }

@@ -1,6 +1,7 @@
-export { decodeImage, parseImageString, readImageHeader } from './decode.js';
+export { decodeImage, decodePixels, readImageHeader } from './decode.js';
+export { parseImageString } from './image-string.js';
 export type { DecodeLimits, DecodedImage, ImageFormat, ImageHeader } from './decode.js';
-export { drawMarks, MARK_COLOR } from './draw-marks.js';
+export { drawMarks, drawMarksInPlace, MARK_COLOR } from './draw-marks.js';
 export { encodeImage } from './encode.js';
 export { ImageError } from './errors.js';
 export type { ImageErrorCode } from './errors.js';

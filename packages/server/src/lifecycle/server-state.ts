@@ -15,6 +15,9 @@ export class ServerState {
   private warm = false;
   private shuttingDown = false;
   private loadFailed = false;
+  private failureReason = 'the model failed to load; see the server log';
+  /** An api-role process: no model by design, ready once its job queue is reachable. */
+  private modelless = false;
   private readonly shutdownController = new AbortController();
 
   constructor() {
@@ -53,8 +56,14 @@ export class ServerState {
   }
 
   /** The model could not be loaded or warmed up; the server stays unready (details go to the log). */
-  failed(): void {
+  failed(reason?: string): void {
     this.loadFailed = true;
+    if (reason !== undefined) this.failureReason = reason;
+  }
+
+  /** MAGMA_ROLE=api: serve batch jobs without a model; /ready says ready, asks are refused. */
+  servesWithoutModel(): void {
+    this.modelless = true;
   }
 
   beginShutdown(): void {
@@ -72,7 +81,7 @@ export class ServerState {
 
   readiness(): Readiness {
     const base = {
-      ready: this.isReady,
+      ready: this.modelless ? !this.shuttingDown && !this.loadFailed : this.isReady,
       modelLoaded: this.engineRef !== undefined,
       warm: this.warm,
       shuttingDown: this.shuttingDown,
@@ -92,7 +101,10 @@ export class ServerState {
 
   private notReadyReason(): string {
     if (this.shuttingDown) return 'the server is shutting down';
-    if (this.loadFailed) return 'the model failed to load; see the server log';
+    if (this.loadFailed) return this.failureReason;
+    if (this.modelless) {
+      return 'this process runs no model (MAGMA_ROLE=api): it takes batch jobs for worker processes';
+    }
     if (this.engineRef?.failure !== undefined)
       return 'the model engine crashed and could not be restarted; see the server log';
     if (this.engineRef === undefined) return 'the model is loading';

@@ -207,11 +207,12 @@ function finishReasonOf(response: AskResponse): 'stop' | 'length' {
 }
 
 function usageOf(response: AskResponse): ChatCompletion['usage'] {
-  const { promptTokens, completionTokens, totalTokens } = response.usage;
+  const { promptTokens, completionTokens, totalTokens, cachedTokens } = response.usage;
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,
     total_tokens: totalTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
   };
 }
 

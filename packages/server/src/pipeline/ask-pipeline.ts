@@ -10,19 +10,13 @@ import type {
 import type { AskCall } from '../trpc/context.js';
 import type { ServerConfig } from '../config/config.js';
 import { ApiError } from '../errors/api-error.js';
-import {
-  drawMarks,
-  encodeImage,
-  markSizing,
-  parseImageString,
-  readImageHeader,
-} from '../images/index.js';
-import type { MarkBox, RgbImage } from '../images/index.js';
-import type { GenerateResult } from '../engine/types.js';
+import { markSizing, parseImageString, readImageHeader } from '../images/index.js';
+import type { MarkBox } from '../images/index.js';
+import type { GenerateResult, ModelImage } from '../engine/types.js';
+import { ImagePool, defaultImageWorkers } from '../image-pool/pool.js';
 import type { ServerState } from '../lifecycle/server-state.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import type { WorkQueue } from '../queue/work-queue.js';
-import { PixelBudget, decodeWithinBudget } from './decode-budget.js';
 import { ImageStore } from './image-store.js';
 import { prefixCacheKey } from './prefix-key.js';
 import { requestSignal } from './request-signal.js';
@@ -35,19 +29,23 @@ export interface AskPipelineDeps {
 }
 
 /**
- * One ask from validated input to response: limits -> queue admission -> decode -> check marks
- * -> draw marks -> wait for an engine slot -> generate -> response. Every failure is an
- * ApiError; the deadline, a client disconnect or shutdown abort whatever stage is running.
+ * One ask from validated input to response: limits -> queue admission -> image header, check
+ * marks -> image pool (decode, draw marks, preprocess) -> wait for an engine slot -> generate ->
+ * response. Every failure is an ApiError; the deadline, a client disconnect or shutdown abort
+ * whatever stage is running.
  */
 export class AskPipeline {
-  /** Pixels being decoded at once, across requests. */
-  readonly decodeBudget: PixelBudget;
+  /** Image work in worker threads, under a pixel budget across requests. */
+  readonly imagePool: ImagePool;
   /** Uploaded images that asks name by id. */
   readonly images: ImageStore;
 
   constructor(private readonly deps: AskPipelineDeps) {
-    const { decodePixelBudget, maxImagePixels } = deps.config;
-    this.decodeBudget = new PixelBudget(decodePixelBudget > 0 ? decodePixelBudget : maxImagePixels);
+    const { decodePixelBudget, maxImagePixels, imageWorkers } = deps.config;
+    this.imagePool = new ImagePool({
+      threads: imageWorkers > 0 ? imageWorkers : defaultImageWorkers(),
+      pixelBudget: decodePixelBudget > 0 ? decodePixelBudget : maxImagePixels,
+    });
     deps.metrics.observePrefixCache(() => deps.state.engine?.prefixCacheStats?.());
     this.images = new ImageStore(deps.config.imageStoreBytes, deps.config.imageTtlMs);
   }
@@ -67,6 +65,11 @@ export class AskPipeline {
       );
     }
     return { imageId, bytes: bytes.byteLength, ttlSeconds: this.images.ttlMs / 1000 };
+  }
+
+  /** Stops the image workers (server shutdown, after the last request). */
+  close(): Promise<void> {
+    return this.imagePool.close();
   }
 
   async ask(call: AskCall): Promise<AskResponse> {
@@ -94,12 +97,11 @@ export class AskPipeline {
         prefixKey !== undefined &&
         !call.fields.returnMarkedImage &&
         state.engine?.hasPrefix?.(prefixKey) === true;
-      const prepared = cached ? undefined : await this.prepareImage(call, signal, bytes);
+      const prepared = cached
+        ? undefined
+        : await this.prepareImage(call, signal, bytes, call.fields.returnMarkedImage);
       const marks = call.fields.marks;
-      const markedImage =
-        prepared && call.fields.returnMarkedImage
-          ? await markedImageOf(prepared.image, call.fields.markedImageFormat)
-          : undefined;
+      const markedImage = prepared?.markedImage;
       let imageMs = performance.now() - imageStarted;
       signal.throwIfAborted();
 
@@ -221,22 +223,29 @@ export class AskPipeline {
     return prefixCacheKey(bytes, call.fields, engine.info);
   }
 
-  /** Decodes the image, checks the marks against its size and draws them. */
+  /**
+   * Reads the header (format, size, orientation: refused here if over the limits), checks the
+   * marks against the size, then has the pool decode, draw the marks and preprocess; the
+   * full-size pixels never reach the main thread.
+   */
   private async prepareImage(
     call: AskCall,
     signal: AbortSignal,
     bytes: Uint8Array,
-  ): Promise<{ image: RgbImage; marks: readonly Mark[] }> {
+    withMarkedImage = false,
+  ): Promise<{ image: ModelImage; markedImage?: MarkedImage }> {
     const { maxImageBytes, maxUploadBytes, maxImagePixels } = this.deps.config;
     // stored images came through the upload path, under its limit
     const uploaded = call.image.kind === 'bytes' || isImageId(call.image.value);
     const maxBytes = uploaded ? maxUploadBytes : maxImageBytes;
     const limits = { maxBytes, maxPixels: maxImagePixels };
-    const decoded = await decodeWithinBudget(bytes, limits, this.decodeBudget, signal);
+    const header = await readImageHeader(bytes, limits);
     signal.throwIfAborted();
+    const width = header.orientedWidth;
+    const height = header.orientedHeight;
 
     const marks = call.fields.marks;
-    const outside = findMarksOutsideImage(marks, decoded.width, decoded.height);
+    const outside = findMarksOutsideImage(marks, width, height);
     if (outside.length > 0) {
       throw new ApiError('INVALID_MARKS', outside.map((issue) => issue.message).join('; '), {
         issues: outside.map((issue) => ({
@@ -247,15 +256,45 @@ export class AskPipeline {
     }
     const engine = this.deps.state.engine;
     if (engine === undefined) throw this.deps.state.notReadyError();
-    const { width, height } = decoded;
-    const sizing = markSizing(
-      width,
-      height,
-      engine.info,
-      engine.info.markMinimums,
-      call.fields.markSizing,
+    const { info } = engine;
+    const sizing = markSizing(width, height, info, info.markMinimums, call.fields.markSizing);
+    const format = call.fields.markedImageFormat;
+    const output = await this.imagePool.run(
+      {
+        bytes,
+        limits,
+        header,
+        marks: marks.map(markBoxOf),
+        sizing,
+        // an engine that does not say how it normalises gets the marked pixels instead
+        ...(info.imageMean && info.imageStd
+          ? {
+              processor: {
+                cropSize: info.cropSize,
+                maxCrops: info.maxCrops,
+                imageMean: info.imageMean,
+                imageStd: info.imageStd,
+              },
+            }
+          : {}),
+        ...(withMarkedImage ? { markedImageFormat: format } : {}),
+      },
+      signal,
     );
-    return { image: drawMarks(decoded.image, marks.map(markBoxOf), sizing), marks };
+    const markedImage: MarkedImage | undefined =
+      output.markedImage !== undefined
+        ? {
+            format,
+            data: Buffer.from(
+              output.markedImage.buffer,
+              output.markedImage.byteOffset,
+              output.markedImage.byteLength,
+            ).toString('base64'),
+            width: output.width,
+            height: output.height,
+          }
+        : undefined;
+    return { image: output.image, ...(markedImage ? { markedImage } : {}) };
   }
 
   private record(
@@ -317,15 +356,4 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 function markBoxOf(mark: Mark): MarkBox {
   const { label, x1, y1, x2, y2 } = mark;
   return mark.style?.color ? { label, x1, y1, x2, y2, color: mark.style.color } : mark;
-}
-
-/** The image exactly as the model sees it. Encoded before the engine takes the pixels away. */
-async function markedImageOf(image: RgbImage, format: 'png' | 'jpeg'): Promise<MarkedImage> {
-  const bytes = await encodeImage(image, format);
-  return {
-    format,
-    data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
-    width: image.width,
-    height: image.height,
-  };
 }

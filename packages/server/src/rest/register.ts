@@ -5,6 +5,7 @@ import { openAIErrorHandler, sendOpenAIError } from '../openai/errors.js';
 import { openAIRoutes } from '../openai/routes.js';
 import { openApiRoutes } from '../openapi/routes.js';
 import type { HttpApiDeps } from './deps.js';
+import { jobsRoutes } from './jobs-routes.js';
 import { restRoutes } from './routes.js';
 
 /** Paths under /v1 and the methods each serves (for 405 answers with Allow). */
@@ -13,7 +14,16 @@ export const V1_ROUTES: Readonly<Record<string, string>> = {
   '/v1/models': 'GET, HEAD',
   '/v1/som/ask': 'POST',
   '/v1/som/ask/stream': 'POST',
+  '/v1/som/batches': 'POST',
 };
+
+/** Paths with a parameter and the methods each serves. */
+const V1_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^\/v1\/models\/[^/]+$/, 'GET, HEAD'],
+  [/^\/v1\/som\/batches\/[^/]+$/, 'GET, HEAD'],
+  [/^\/v1\/som\/batches\/[^/]+\/results$/, 'GET, HEAD'],
+  [/^\/v1\/som\/batches\/[^/]+\/cancel$/, 'POST'],
+];
 
 /**
  * The plain HTTP APIs beside tRPC: OpenAI-compatible and REST routes under /v1 (API key and
@@ -53,6 +63,7 @@ export async function registerHttpApis(app: FastifyInstance, deps: HttpApiDeps):
       });
       await v1.register(async (openai) => openAIRoutes(openai, deps));
       await v1.register(async (rest) => restRoutes(rest, deps));
+      await v1.register(async (jobs) => jobsRoutes(jobs, deps));
     },
     { prefix: '/v1' },
   );
@@ -66,7 +77,7 @@ function isOpenAIPath(url: string): boolean {
 /** The methods a /v1 path serves; undefined for paths no route serves. */
 function allowedOn(url: string): string | undefined {
   const path = url.split('?')[0]!;
-  return V1_ROUTES[path] ?? (/^\/v1\/models\/[^/]+$/.test(path) ? 'GET, HEAD' : undefined);
+  return V1_ROUTES[path] ?? V1_PATTERNS.find(([pattern]) => pattern.test(path))?.[1];
 }
 
 /** 405 with Allow for a known path asked with another method, else 404. */

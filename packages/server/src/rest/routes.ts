@@ -3,6 +3,7 @@ import type { AskResponse, AskSseEvent } from '@magma-som/schemas';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { toApiError } from '../errors/to-api-error.js';
 import type { AskCall } from '../trpc/context.js';
+import { headerValue } from '../trpc/mount.js';
 import type { HttpApiDeps } from './deps.js';
 import { hasExplicitMaxTokens, timedAsk } from './deps.js';
 import { clientGoneSignal, replyWithEventStream, sseEvent } from './event-stream.js';
@@ -28,7 +29,11 @@ export async function restRoutes(app: FastifyInstance, deps: HttpApiDeps): Promi
 
   app.post('/som/ask', async (request, reply): Promise<AskResponse> => {
     const call = await askCallOf(request, clientGoneSignal(reply));
-    return timedAsk(deps, 'rest.ask', call);
+    return timedAsk(deps, 'rest.ask', {
+      ...call,
+      idempotencyKey: headerValue(request.headers['idempotency-key']),
+      clientKey: deps.access.clientKey(request),
+    });
   });
 
   app.post('/som/ask/stream', async (request, reply) => {

@@ -1,4 +1,5 @@
 import type { AskFields, AskResponse, ImageUploadResponse, ServerInfo } from '@magma-som/schemas';
+import type { JobsApi } from '../jobs/jobs-api.js';
 
 /** The image of an ask: a base64 string (JSON path) or raw file bytes (upload path). */
 export type AskImageSource =
@@ -16,6 +17,10 @@ export interface AskCall {
   readonly explicitMaxTokens?: boolean;
   /** Receives generated text as it appears (askStream). */
   readonly onToken?: (text: string) => void;
+  /** The client's Idempotency-Key header: a retry with it reuses the first request's answer. */
+  readonly idempotencyKey?: string | undefined;
+  /** Who sent it (API key id or address): idempotency keys are per client. */
+  readonly clientKey?: string | undefined;
 }
 
 /** Structured log lines, pino style; every line carries the request id. */
@@ -31,6 +36,8 @@ export interface ServerServices {
   /** Stores an image for asks by id (`image: "img_..."`). */
   uploadImage(bytes: Uint8Array): Promise<ImageUploadResponse>;
   info(): ServerInfo;
+  /** Batch jobs (JOBS_NOT_ENABLED without Redis). */
+  readonly jobs: JobsApi;
   /** Counts a finished procedure call for /metrics. */
   recordCall(procedure: string, outcome: string, durationMs: number): void;
 }
@@ -45,6 +52,8 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** Who the rate limit and logs attribute the request to: an API key id or the address. */
   readonly clientKey: string;
+  /** The Idempotency-Key header, if sent. */
+  readonly idempotencyKey?: string | undefined;
   readonly ip: string;
   readonly log: RequestLog;
   readonly services: ServerServices;

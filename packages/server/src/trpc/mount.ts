@@ -41,6 +41,7 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
         requestId: req.id,
         signal: disconnected.signal,
         clientKey: access.clientKey(req),
+        idempotencyKey: headerValue(req.headers['idempotency-key']),
         ip: req.ip,
         log: req.log,
         services,
@@ -68,4 +69,9 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
     },
   };
   await app.register(fastifyTRPCPlugin, { prefix: TRPC_PREFIX, trpcOptions });
+}
+
+/** A header's value; a header sent twice counts as its first value. */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

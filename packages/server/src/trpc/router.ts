@@ -11,18 +11,9 @@ import { ApiError, issuesFrom } from '../errors/api-error.js';
 import type { AskCall, RequestContext } from './context.js';
 import { apiErrorOf, toTRPCError } from './errors.js';
 import { t } from './init.js';
+import { jobsRouter } from './jobs-router.js';
+import { procedure } from './procedure.js';
 import { streamTokens } from './token-stream.js';
-
-/** Counts each call by procedure and outcome for /metrics. */
-const timed = t.middleware(async ({ ctx, path, next }) => {
-  const started = performance.now();
-  const result = await next();
-  const outcome = result.ok ? 'ok' : apiErrorOf(result.error).code;
-  ctx.services.recordCall(path, outcome, performance.now() - started);
-  return result;
-});
-
-const procedure = t.procedure.use(timed);
 
 /** Whether the client itself asked for a number of tokens (not the schema's default). */
 function asksMaxTokens(raw: unknown): boolean {
@@ -46,6 +37,8 @@ function jsonCall(
     requestId: ctx.requestId,
     signal: ctx.signal,
     explicitMaxTokens: ctx.explicitMaxTokens,
+    idempotencyKey: ctx.idempotencyKey,
+    clientKey: ctx.clientKey,
   };
 }
 
@@ -98,6 +91,8 @@ export const appRouter = t.router({
         image: { kind: 'bytes', bytes },
         requestId: ctx.requestId,
         signal: ctx.signal,
+        idempotencyKey: ctx.idempotencyKey,
+        clientKey: ctx.clientKey,
       });
     }),
 
@@ -118,6 +113,9 @@ export const appRouter = t.router({
 
   /** What the server runs and the limits in force. */
   info: procedure.output(ServerInfoSchema).query(({ ctx }) => ctx.services.info()),
+
+  /** Batch jobs through Redis: jobs.create, jobs.status, jobs.results, jobs.cancel. */
+  jobs: jobsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -7,6 +7,7 @@ import { PromptTokenizer } from '../../src/engine/prompt.js';
 import { DEFAULT_SCHEDULER_SETTINGS, Scheduler } from '../../src/engine/scheduler.js';
 import type { SchedulerSettings } from '../../src/engine/scheduler.js';
 import type { SequenceRequest } from '../../src/engine/sequence.js';
+import type { RgbImage } from '../../src/images/types.js';
 import { markedScene } from './helpers/marked-scene.js';
 import { openTinyModelWithoutStops } from './helpers/open-tiny-model.js';
 import { TINY_BUNDLE, hasTinyBundle } from './helpers/tiny-bundle.js';
@@ -272,7 +273,7 @@ describe.skipIf(!hasTinyBundle)('Engine batching options', () => {
       });
       const copy = (r: GenerateRequest): GenerateRequest => ({
         ...r,
-        image: { ...r.image, data: r.image.data.slice() },
+        image: { ...(r.image as RgbImage), data: (r.image as RgbImage).data.slice() },
       });
       const alone: string[] = [];
       for (const ask of asks) alone.push((await engine.generate(copy(ask))).text);

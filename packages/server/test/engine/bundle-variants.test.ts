@@ -20,15 +20,16 @@ const dirs = root
       plain: join(root, 'bundle'),
       fp16: join(root, 'bundle-fp16'),
       external: join(root, 'bundle-external'),
+      mixed: join(root, 'bundle-mixed'),
     }
   : undefined;
 
 const QUESTION = 'What color is object #1?';
 
 /** First-step logits of the engine's own pieces on one image and question. */
-async function firstLogits(dir: string, dtype: 'fp32' | 'fp16'): Promise<Float32Array> {
+async function firstLogits(dir: string, dtype: 'fp32' | 'fp16' | 'auto'): Promise<Float32Array> {
   const bundle = loadBundle(dir, { dtype, executionProvider: 'cpu' });
-  expect(bundle.dtype).toBe(dtype);
+  if (dtype !== 'auto') expect(bundle.dtype).toBe(dtype);
   const sessions: ModelSessions = await openModel(bundle, {
     executionProvider: 'cpu',
     intraOpNumThreads: 1,
@@ -70,6 +71,11 @@ describe.skipIf(!dirs)('bundle variants made by make_bundle_variants.py', () => 
 
   it('has the files each variant is about', () => {
     const fp16 = readdirSync(join(dirs!.fp16, 'onnx'));
+    expect(readdirSync(join(dirs!.mixed, 'onnx')).sort()).toEqual([
+      'decoder_model_merged_fp16.onnx',
+      'embed_tokens_fp16.onnx',
+      'vision_encoder.onnx',
+    ]);
     for (const graph of ['vision_encoder', 'embed_tokens', 'decoder_model_merged']) {
       expect(fp16).toContain(`${graph}_fp16.onnx`);
       expect(existsSync(join(dirs!.external, 'onnx', `${graph}.onnx_data`))).toBe(true);
@@ -88,10 +94,30 @@ describe.skipIf(!dirs)('bundle variants made by make_bundle_variants.py', () => 
     expect(maxAbsDiff(fp16, fp32)).toBeLessThan(1e-2 * Math.max(1, maxAbs(fp32)));
   }, 120_000);
 
+  it('a mixed-dtype bundle (fp32 vision, fp16 embeddings and decoder) loads as declared and runs', async () => {
+    const bundle = loadBundle(dirs!.mixed, { dtype: 'auto', executionProvider: 'cpu' });
+    // config.json magma_som: default_dtype fp16, graph_dtypes pins the vision graph to fp32.
+    expect(bundle.dtype).toBe('fp16');
+    expect(bundle.graphFiles.vision_encoder.dtype).toBe('fp32');
+    expect(bundle.graphFiles.embed_tokens.dtype).toBe('fp16');
+    expect(bundle.graphFiles.decoder_model_merged.dtype).toBe('fp16');
+    const sessions = await openModel(bundle, { executionProvider: 'cpu', intraOpNumThreads: 1 });
+    expect([sessions.pixelType, sessions.embedsType, sessions.kvType]).toEqual([
+      'float32',
+      'float16',
+      'float16',
+    ]);
+    await sessions.release();
+    const fp32 = await plain();
+    const mixed = await firstLogits(dirs!.mixed, 'auto');
+    expect(maxAbsDiff(mixed, fp32)).toBeLessThan(1e-2 * Math.max(1, maxAbs(fp32)));
+  }, 120_000);
+
   it.each([
     ['plain', 'fp32'],
     ['fp16', 'fp16'],
     ['external', 'fp32'],
+    ['mixed', 'fp16'],
   ] as const)(
     'the worker-thread engine serves the %s bundle (%s)',
     async (name, dtype) => {

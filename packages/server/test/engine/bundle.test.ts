@@ -154,6 +154,55 @@ describe('loadBundle', () => {
     expect(loadBundle(dir, { dtype: 'auto', executionProvider: 'webgpu' }).dtype).toBe('fp16');
   });
 
+  it('loads each graph of a mixed export in the dtype config.json declares for it', () => {
+    const mixed = (d: string) => {
+      rmSync(join(d, 'onnx', 'embed_tokens.onnx'));
+      rmSync(join(d, 'onnx', 'decoder_model_merged.onnx'));
+      writeFileSync(join(d, 'onnx', 'embed_tokens_fp16.onnx'), 'placeholder');
+      writeFileSync(join(d, 'onnx', 'decoder_model_merged_fp16.onnx'), 'placeholder');
+      editJson(d, 'config.json', (c) => {
+        c.magma_som = {
+          default_dtype: 'fp16',
+          graph_dtypes: {
+            vision_encoder: 'fp32',
+            embed_tokens: 'fp16',
+            decoder_model_merged: 'fp16',
+          },
+        };
+      });
+    };
+    const bundle = loadBundle(syntheticBundle(mixed), { executionProvider: 'cpu' });
+    expect(bundle.dtype).toBe('fp16');
+    expect(bundle.graphs.vision_encoder).toMatch(/onnx\/vision_encoder\.onnx$/);
+    expect(bundle.graphFiles.vision_encoder.dtype).toBe('fp32');
+    expect(bundle.graphFiles.decoder_model_merged.dtype).toBe('fp16');
+    // The declared file must exist: the error names it and the declaration.
+    const broken = syntheticBundle((d) => {
+      mixed(d);
+      rmSync(join(d, 'onnx', 'vision_encoder.onnx'));
+    });
+    expect(loadError(broken).message).toMatch(
+      /onnx\/vision_encoder\.onnx: file is missing \(config\.json magma_som\.graph_dtypes\.vision_encoder is fp32/,
+    );
+    // Without the declaration, a missing fp16 vision graph is still an error.
+    const undeclared = syntheticBundle((d) => {
+      mixed(d);
+      editJson(d, 'config.json', (c) => {
+        c.magma_som = { default_dtype: 'fp16' };
+      });
+    });
+    expect(loadError(undeclared).message).toMatch(/vision_encoder_fp16\.onnx: file is missing/);
+    expect(
+      loadError(
+        syntheticBundle((d) =>
+          editJson(d, 'config.json', (c) => {
+            c.magma_som = { graph_dtypes: { vision_encoder: 'bf16' } };
+          }),
+        ),
+      ).message,
+    ).toMatch(/magma_som\.graph_dtypes\.vision_encoder/);
+  });
+
   it('rejects a crop size that is not a multiple of the feature stride', () => {
     const dir = syntheticBundle((d) =>
       editJson(

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, EngineError } from '../../src/engine/index.js';
+import { Engine, EngineError, preprocessImage } from '../../src/engine/index.js';
 import type { GenerateRequest } from '../../src/engine/index.js';
+import type { RgbImage } from '../../src/images/types.js';
 import { TINY_BUNDLE, hasTinyBundle, noiseImage } from './helpers/tiny-bundle.js';
 
 const config = hasTinyBundle
@@ -14,7 +15,10 @@ const config = hasTinyBundle
     })
   : undefined;
 
-function request(overrides: Partial<GenerateRequest> = {}, seed = 1): GenerateRequest {
+/** A request with plain pixels (an RgbImage, as tests read its buffer back). */
+type PixelRequest = GenerateRequest & { readonly image: RgbImage };
+
+function request(overrides: Partial<PixelRequest> = {}, seed = 1): PixelRequest {
   return {
     image: noiseImage(160, 120, seed),
     prompt: 'What color is mark #1?',
@@ -106,6 +110,41 @@ describe.skipIf(!hasTinyBundle)('Engine on magma-tiny-som (worker thread, cpu)',
     const req = request();
     await engine.generate(req);
     expect(req.image.data.byteLength).toBe(0); // detached: moved, not copied
+  });
+
+  it('answers a preprocessed image exactly as its pixels, and checks its shape', async () => {
+    const { info } = engine;
+    expect(info.imageMean).toHaveLength(3);
+    expect(info.imageStd).toHaveLength(3);
+    const settings = {
+      cropSize: info.cropSize,
+      maxCrops: info.maxCrops,
+      imageMean: info.imageMean!,
+      imageStd: info.imageStd!,
+    };
+    const pixels = request({ maxTokens: 6 }, 21);
+    const processed = preprocessImage(pixels.image, settings);
+    const fromProcessed = await engine.generate({ ...pixels, image: processed });
+    const fromPixels = await engine.generate(pixels);
+    expect(fromProcessed.text).toBe(fromPixels.text);
+    expect(fromProcessed.grid).toEqual(fromPixels.grid);
+    expect(processed.pixelValues.byteLength).toBe(0); // transferred too
+
+    const short = preprocessImage(noiseImage(160, 120, 22), settings);
+    await expectEngineError(
+      engine.generate({
+        ...request(),
+        image: { grid: short.grid, pixelValues: short.pixelValues.subarray(1) },
+      }),
+      'INVALID_INPUT',
+    );
+    await expectEngineError(
+      engine.generate({
+        ...request(),
+        image: { grid: { rows: info.maxCrops, cols: 2 }, pixelValues: short.pixelValues },
+      }),
+      'INVALID_INPUT',
+    );
   });
 
   it('cancels a request when its signal aborts', async () => {

@@ -40,7 +40,19 @@ const QUESTIONS = [
 ];
 
 const MAX_TOKENS = 6;
+// Cached and uncached runs differ only in fp32 summation order (a hit prefills the question
+// alone, or in a batch of another size), so logits agree to a few ulps of their own magnitude:
+// within 1e-5 for logits up to 1 in size, and 1e-6 of the largest logit above that (the
+// 2026-12-02.1 weights reach logits of about 20; a hit that read a wrong entry differs by whole
+// units).
 const TOLERANCE = 1e-5;
+const RELATIVE_TOLERANCE = 1e-6;
+
+function tolerance(expected: Float32Array): number {
+  let scale = 0;
+  for (const value of expected) scale = Math.max(scale, Math.abs(value));
+  return Math.max(TOLERANCE, RELATIVE_TOLERANCE * scale);
+}
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -173,7 +185,9 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
     expect(result.usage.completionTokens).toBe(expected.result.usage.completionTokens);
     expect(logits.length).toBe(expected.logits.length);
     logits.forEach((step, k) =>
-      expect(maxAbsDiff(step, expected.logits[k]!)).toBeLessThanOrEqual(TOLERANCE),
+      expect(maxAbsDiff(step, expected.logits[k]!)).toBeLessThanOrEqual(
+        tolerance(expected.logits[k]!),
+      ),
     );
   }
 

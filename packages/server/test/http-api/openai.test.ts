@@ -36,7 +36,8 @@ let png: Buffer;
 let client: OpenAI;
 
 beforeAll(async () => {
-  engine = await startTestEngine();
+  // the prefix cache on, as the server's default: usage reports the cached prompt tokens
+  engine = await startTestEngine({ prefixCacheBytes: 64 * 1024 * 1024 });
   running = await startTestServer(engine, { maxTokens: 16 });
   png = await testImage();
   client = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -101,7 +102,10 @@ describe('openai package against /v1', () => {
       prompt_tokens: expected.usage.promptTokens,
       completion_tokens: expected.usage.completionTokens,
       total_tokens: expected.usage.totalTokens,
+      prompt_tokens_details: { cached_tokens: parsed.magma.usage.cachedTokens },
     });
+    // The same image and marks were just asked through tRPC: the prefix comes from the cache.
+    expect(parsed.usage.prompt_tokens_details.cached_tokens).toBeGreaterThan(0);
     expect(parsed.model).toBe(engine.info.name);
     expect(parsed.magma.references).toEqual(expected.references);
     expect(parsed.id).toBe(`chatcmpl-${parsed.magma.requestId}`);

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeImage, ImageError, parseImageString } from '../../src/images/decode.js';
+import { decodeImage, ImageError } from '../../src/images/decode.js';
+import { parseImageString } from '../../src/images/image-string.js';
 import type { DecodeLimits } from '../../src/images/decode.js';
 import type { RgbImage } from '../../src/images/types.js';
 

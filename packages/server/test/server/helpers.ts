@@ -5,7 +5,7 @@ import type { AskRequestInput, ErrorData } from '@magma-som/schemas';
 import { ErrorDataSchema } from '@magma-som/schemas';
 import { expect } from 'vitest';
 import { Engine } from '../../src/engine/index.js';
-import type { GenerateRequest, GenerateResult } from '../../src/engine/index.js';
+import type { EngineOptions, GenerateRequest, GenerateResult } from '../../src/engine/index.js';
 import { createServer, loadConfig } from '../../src/index.js';
 import type { MagmaServer, ServerConfig, ServingEngine } from '../../src/index.js';
 
@@ -13,8 +13,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const MODEL_DIR = join(here, '..', '..', '..', '..', 'models', 'magma-tiny-som');
 
 /** The real tiny model, one worker, the fewest threads (the test machine has 2 shared cores). */
-export function startTestEngine(): Promise<Engine> {
-  return Engine.start({ modelDir: MODEL_DIR, intraOpNumThreads: 1, interOpNumThreads: 1 });
+export function startTestEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
+  return Engine.start({
+    modelDir: MODEL_DIR,
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    ...options,
+  });
 }
 
 /** Defaults for tests: quiet logs, port 0, small token cap. */

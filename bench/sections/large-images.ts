@@ -1,0 +1,104 @@
+import sharp from 'sharp';
+import type { BenchContext } from '../context.js';
+import { withServer } from '../context.js';
+import { batchingOf } from '../settings.js';
+import { percentile, round } from '../stats.js';
+
+// Large images in flight: 8 concurrent asks, each with a 36-megapixel JPEG and 5 marks, while
+// /health is polled from here and the server's RSS is read from /proc. The image work runs in
+// the server's image pool under its pixel budget (MAGMA_DECODE_PIXEL_BUDGET, default = one
+// 40 MP image): /health should keep answering within milliseconds and RSS stay bounded.
+
+const WIDTH = 7200;
+const HEIGHT = 5000;
+const ASKS = 8;
+const HEALTH_EVERY_MS = 20;
+const RSS_EVERY_MS = 50;
+
+async function largeJpeg(): Promise<Buffer> {
+  // A photo-sized image with some structure (five dark rectangles on a gradient-free background).
+  const block = await sharp({
+    create: { width: 900, height: 700, channels: 3, background: { r: 40, g: 60, b: 120 } },
+  })
+    .png()
+    .toBuffer();
+  return sharp({
+    create: { width: WIDTH, height: HEIGHT, channels: 3, background: { r: 200, g: 190, b: 170 } },
+  })
+    .composite(
+      [0, 1, 2, 3, 4].map((i) => ({ input: block, left: 300 + i * 1300, top: 600 + i * 700 })),
+    )
+    .jpeg({ quality: 85 })
+    .toBuffer();
+}
+
+const MARKS = [0, 1, 2, 3, 4].map((i) => ({
+  label: i + 1,
+  x1: 300 + i * 1300,
+  y1: 600 + i * 700,
+  x2: 1200 + i * 1300,
+  y2: 1300 + i * 700,
+}));
+
+export async function largeImages(context: BenchContext) {
+  const { settings, log } = context;
+  const jpeg = await largeJpeg();
+  const asks = settings.quick ? 2 : ASKS;
+  return withServer(context, { batching: batchingOf(settings, true) }, async (server, client) => {
+    await server.collectGarbage();
+    const rssBeforeMiB = server.rssMiB();
+    let rssPeakMiB = rssBeforeMiB;
+    const rssTimer = setInterval(() => {
+      rssPeakMiB = Math.max(rssPeakMiB, server.rssMiB());
+    }, RSS_EVERY_MS);
+
+    server.resetLoopDelay();
+    let done = false;
+    const started = performance.now();
+    const runs = Promise.allSettled(
+      Array.from({ length: asks }, () =>
+        client.ask({
+          image: jpeg,
+          marks: MARKS,
+          prompt: 'What colour is mark #2?',
+          options: { maxTokens: settings.maxTokens },
+        }),
+      ),
+    ).finally(() => (done = true));
+
+    const healthMs: number[] = [];
+    while (!done) {
+      const probeStarted = performance.now();
+      const response = await fetch(`${server.url}/health`);
+      await response.arrayBuffer();
+      if (!done) healthMs.push(performance.now() - probeStarted);
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_EVERY_MS));
+    }
+    const outcomes = await runs;
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(rssTimer);
+    const loop = await server.readLoopDelay();
+    const errors = outcomes.filter((o) => o.status === 'rejected');
+    const sorted = [...healthMs].sort((a, b) => a - b);
+    const result = {
+      image: `${WIDTH}x${HEIGHT} JPEG (${jpeg.length} bytes), ${MARKS.length} marks`,
+      asks,
+      errors: errors.length,
+      firstError:
+        errors.length > 0 ? String((errors[0] as PromiseRejectedResult).reason) : undefined,
+      seconds: round(seconds, 1),
+      healthProbes: healthMs.length,
+      healthMs: {
+        p50: round(percentile(sorted, 50)),
+        p99: round(percentile(sorted, 99)),
+        max: round(sorted[sorted.length - 1] ?? NaN),
+      },
+      eventLoopMs: { p99: round(loop.p99), max: round(loop.max) },
+      rssMiB: { before: round(rssBeforeMiB, 1), peak: round(rssPeakMiB, 1) },
+    };
+    log(
+      `large images: ${asks} asks in ${result.seconds} s; /health p99 ${result.healthMs.p99} ms (max ${result.healthMs.max}); event loop p99 ${result.eventLoopMs.p99} ms; RSS ${result.rssMiB.before} -> peak ${result.rssMiB.peak} MiB`,
+    );
+    return result;
+  });
+}

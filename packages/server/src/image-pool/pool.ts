@@ -1,0 +1,96 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { PixelBudget } from '../pipeline/decode-budget.js';
+import { imageTaskOutput } from './task.js';
+import type { ImageTask, ImageTaskOutput, ImageTaskResult } from './task.js';
+
+// Image work (decode, marks, preprocessing) in worker threads, so a large image never stalls
+// the event loop, bounded by a pixel budget, so a burst of large images waits its turn instead
+// of holding gigabytes of decoded pixels at once.
+
+/** Threads when the configuration leaves it to the server: half the cores (the engine needs the rest), 1 to 4. */
+export function defaultImageWorkers(): number {
+  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
+}
+
+/** dist/image-pool/worker.js once built; from TypeScript sources, a bootstrap that registers tsx. */
+function workerFile(): string {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) return fileURLToPath(new URL('./source-entry.mjs', here));
+  for (const candidate of ['./image-pool/worker.js', './worker.js']) {
+    const path = fileURLToPath(new URL(candidate, here));
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`image worker entry not found beside ${fileURLToPath(here)}`);
+}
+
+export interface ImagePoolOptions {
+  /** Worker threads. */
+  readonly threads: number;
+  /** Pixels (width x height) of the images being worked on at once, across requests. */
+  readonly pixelBudget: number;
+}
+
+export class ImagePool {
+  readonly budget: PixelBudget;
+  readonly size: number;
+  private readonly piscina: Piscina;
+  private closing: Promise<void> | undefined;
+
+  /** The threads start now (idle ones do not keep the process alive), so the first ask does not wait for them. */
+  constructor(options: ImagePoolOptions) {
+    this.size = Math.max(1, options.threads);
+    this.budget = new PixelBudget(options.pixelBudget);
+    this.piscina = new Piscina({
+      filename: workerFile(),
+      minThreads: this.size,
+      maxThreads: this.size,
+      // One task per thread: the budget, not the pool, decides how many images are in flight.
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+    });
+  }
+
+  /**
+   * Runs one image task in a worker once its pixels fit the budget. An abort (deadline,
+   * disconnect, shutdown) answers at once, waiting or working; a task already in a worker
+   * runs to its end (a worker is not killed mid-decode) and keeps its pixels counted until then.
+   */
+  async run(task: ImageTask, signal: AbortSignal): Promise<ImageTaskOutput> {
+    const pixels = task.header.width * task.header.height;
+    const release = await this.budget.acquire(pixels, signal);
+    if (this.closing !== undefined) {
+      release();
+      throw new Error('the image pool is closed');
+    }
+    const working = this.piscina.run(task) as Promise<ImageTaskResult>;
+    working.then(release, release);
+    return imageTaskOutput(await untilAborted(working, signal));
+  }
+
+  /** Stops the workers once their tasks are done. Safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= this.piscina.close();
+    return this.closing;
+  }
+}
+
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
