@@ -47,7 +47,7 @@ from magma_onnx.model import (  # noqa: E402
     TextConfig,
     VisionConfig,
     encode_crops,
-    llama_forward,
+    greedy_decode,
     stitch_image,
 )
 from magma_onnx.safetensors_io import write_file  # noqa: E402
@@ -143,20 +143,7 @@ class Reference:
         at = prompt_ids.index(image_id)
         ids = torch.tensor(prompt_ids)
         embeds = torch.cat([emb(ids[:at]), vis, emb(ids[at + 1:])])[None]
-        length = embeds.shape[1]
-        hidden, past = llama_forward(self.lm.model, self.text, embeds, torch.ones(1, length, dtype=torch.long),
-                                     torch.arange(length)[None])
-        tokens, logits_steps = [], []
-        for _ in range(MAX_NEW):
-            logits = self.lm.lm_head(hidden[:, -1])[0]
-            logits_steps.append([round(float(v), 6) for v in logits])
-            token = int(logits.argmax())
-            tokens.append(token)
-            if token in eos:
-                break
-            total = length + len(tokens)
-            hidden, past = llama_forward(self.lm.model, self.text, emb(torch.tensor([[token]])),
-                                         torch.ones(1, total, dtype=torch.long), torch.tensor([[total - 1]]), past)
+        tokens, logits_steps = greedy_decode(self.lm.model, self.text, self.lm.lm_head, embeds, eos, MAX_NEW)
         return {"grid": {"rows": rows, "cols": cols}, "image_tokens": vis.shape[0], "greedy_tokens": tokens,
                 "logits": logits_steps}
 

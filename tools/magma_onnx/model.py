@@ -318,6 +318,29 @@ def llama_forward(
     return lm.norm(x), presents
 
 
+
+@torch.no_grad()
+def greedy_decode(lm, cfg: TextConfig, lm_head: nn.Module, embeds: torch.Tensor, eos: set, max_new: int) -> tuple:
+    """Prefill `embeds` [1, T, H], then greedy KV-cached decode steps as the TypeScript engine runs them.
+
+    `lm` is the Llama body (.embed_tokens, .layers, .norm). Returns the tokens and every step's logits
+    (rounded to 1e-6, as the parity fixtures store them), stopping after an id in `eos`.
+    """
+    length = embeds.shape[1]
+    hidden, past = llama_forward(lm, cfg, embeds, torch.ones(1, length, dtype=torch.long), torch.arange(length)[None])
+    tokens, logits_steps = [], []
+    for _ in range(max_new):
+        logits = lm_head(hidden[:, -1])[0]
+        logits_steps.append([round(float(v), 6) for v in logits])
+        token = int(logits.argmax())
+        tokens.append(token)
+        if token in eos:
+            break
+        total = length + len(tokens)
+        hidden, past = llama_forward(lm, cfg, lm.embed_tokens(torch.tensor([[token]])),
+                                     torch.ones(1, total, dtype=torch.long), torch.tensor([[total - 1]]), past)
+    return tokens, logits_steps
+
 class MagmaTiny(nn.Module):
     """magma-tiny-som: ConvNeXt trunk -> mlp2x_gelu projector (+ row separator) -> Llama decoder."""
 

@@ -25,32 +25,17 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from magma_onnx.export import load_checkpoint  # noqa: E402
+from magma_onnx.model import greedy_decode as decode_greedily  # noqa: E402
 from tiny_data import SceneSet, image_to_crops  # noqa: E402
 from train import prefix_embeds, vision_tokens  # noqa: E402
 
 MAX_NEW = 24
 
 
-@torch.no_grad()
 def greedy_decode(model, embeds: torch.Tensor, eos: set, max_new: int = MAX_NEW) -> tuple:
-    """Prefill `embeds` [1, T, H], then greedy KV-cached decode steps as the engine runs them:
-    the tokens and every step's logits (rounded to 1e-6), stopping at an id in `eos`."""
-    emb = model.language_model.model.embed_tokens
-    length = embeds.shape[1]
-    hidden, past = model.decode(embeds, torch.ones(1, length, dtype=torch.long), torch.arange(length)[None])
-    logits_steps, tokens = [], []
-    for _ in range(max_new):
-        logits = model.language_model.lm_head(hidden[:, -1])[0]
-        logits_steps.append([round(float(v), 6) for v in logits])
-        token = int(logits.argmax())
-        tokens.append(token)
-        if token in eos:
-            break
-        total = length + len(tokens)
-        hidden, past = model.decode(
-            emb(torch.tensor([[token]])), torch.ones(1, total, dtype=torch.long), torch.tensor([[total - 1]]), past
-        )
-    return tokens, logits_steps
+    """magma-tiny-som's greedy decode as the engine runs it (see magma_onnx.model.greedy_decode)."""
+    lm = model.language_model
+    return decode_greedily(lm.model, model.cfg.text, lm.lm_head, embeds, eos, max_new)
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import { PixelBudget } from '../pipeline/decode-budget.js';
 import { imageTaskOutput } from './task.js';
 import type { ImageTask, ImageTaskOutput, ImageTaskResult } from './task.js';
+import { untilAborted } from '../lifecycle/until-aborted.js';
 
 // Image work (decode, marks, preprocessing) in worker threads, so a large image never stalls
 // the event loop, bounded by a pixel budget, so a burst of large images waits its turn instead
@@ -75,22 +76,4 @@ export class ImagePool {
     this.closing ??= this.piscina.close();
     return this.closing;
   }
-}
-
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }

@@ -20,6 +20,7 @@ import type { WorkQueue } from '../queue/work-queue.js';
 import { ImageStore } from './image-store.js';
 import { prefixCacheKey } from './prefix-key.js';
 import { requestSignal } from './request-signal.js';
+import { untilAborted } from '../lifecycle/until-aborted.js';
 
 export interface AskPipelineDeps {
   readonly config: ServerConfig;
@@ -327,30 +328,6 @@ function usageOf(usage: GenerateResult['usage']): AskResponse['usage'] {
     totalTokens: promptTokens + completionTokens,
     cachedTokens: usage.cachedTokens ?? 0,
   };
-}
-
-/**
- * The engine's result, or the signal's reason as soon as it aborts: the client hears of its
- * deadline at the deadline, not when the engine gets round to stopping. An engine failure
- * after an abort (its own CANCELLED) is reported as the abort's cause too.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) reject(signal.reason as Error);
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(signal.aborted ? (signal.reason as Error) : error);
-      },
-    );
-  });
 }
 
 function markBoxOf(mark: Mark): MarkBox {
