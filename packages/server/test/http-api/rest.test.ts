@@ -170,10 +170,18 @@ describe('POST /v1/som/ask/stream', () => {
 describe('queue, deadline and disconnect as for ask', () => {
   let gated: GatedEngine;
   let server: RunningServer;
+  // The deadline on its own server: with a short deadline on the first one, a loaded machine
+  // could time the held stream out before its client leaves (DEADLINE_EXCEEDED, not CANCELLED).
+  let shortDeadline: RunningServer;
 
   beforeAll(async () => {
     gated = new GatedEngine(engine);
     server = await startTestServer(gated, {
+      maxConcurrency: 1,
+      queueSize: 0,
+      requestTimeoutMs: 120_000,
+    });
+    shortDeadline = await startTestServer(gated, {
       maxConcurrency: 1,
       queueSize: 0,
       requestTimeoutMs: 1_500,
@@ -183,6 +191,7 @@ describe('queue, deadline and disconnect as for ask', () => {
   afterAll(async () => {
     gated?.open();
     await server?.server.shutdown();
+    await shortDeadline?.server.shutdown();
   });
 
   it('queue full: 503 OVERLOADED with Retry-After; deadline: 504; a disconnect frees the slot', async () => {
@@ -219,8 +228,9 @@ describe('queue, deadline and disconnect as for ask', () => {
     });
     expect(after.status).toBe(200);
 
+    // Held in the engine for good: the deadline answers, however slow the machine.
     gated.hold();
-    const late = await fetch(`${server.url}/v1/som/ask/stream`, {
+    const late = await fetch(`${shortDeadline.url}/v1/som/ask/stream`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(askBody(png)),
