@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // plain: the zod-free parts, for clients that bundle only what they use.
+  entry: ['src/index.ts', 'src/plain.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

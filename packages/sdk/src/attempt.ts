@@ -2,8 +2,8 @@ import { RETRY_COUNT_HEADER } from './user-agent.js';
 
 /**
  * One HTTP attempt: its abort signal (the caller's signal or the timeout, whichever fires
- * first), and a fetch that uses the client's pool and remembers the response, so errors can
- * be classified by status and headers even when the body is not tRPC-shaped.
+ * first), and a fetch that uses the client's dispatcher (Node) and remembers the response, so
+ * errors can be classified by status and headers even when the body is not tRPC-shaped.
  */
 export class Attempt {
   readonly #controller = new AbortController();
@@ -55,8 +55,8 @@ export class Attempt {
   }
 
   readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    // The pool is passed as undici's `dispatcher` option of the global fetch (undici's own fetch
-    // mis-serializes Node's FormData). The attempt's signal covers reading the body too.
+    // A user's dispatcher is passed as undici's `dispatcher` option of the global fetch (undici's
+    // own fetch mis-serializes Node's FormData). The attempt's signal covers reading the body too.
     const response = await this.#fetchImpl(input, {
       ...init,
       signal: init?.signal ? AbortSignal.any([init.signal, this.signal]) : this.signal,

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
-import { ERROR_CODES } from '@magma-som/schemas';
-import type { ErrorCode, ErrorIssue } from '@magma-som/schemas';
+import { ERROR_CODES } from '@magma-som/schemas/plain';
+import type { ErrorCode, ErrorIssue } from './contract/types.js';
 import {
   APIConnectionError,
   APITimeoutError,
@@ -162,14 +162,29 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_CLOSED',
+  // Node's global dispatcher gives up after 300 s without headers or body data
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 
-/** fetch reports network failures as TypeError("fetch failed" | "terminated") with a coded cause. */
+/**
+ * fetch reports network failures as a TypeError: in Node "fetch failed" or "terminated" with a
+ * coded cause; in browsers, which say nothing more (a refused connection and a CORS refusal look
+ * alike), Chromium's "Failed to fetch", Firefox's "NetworkError when attempting to fetch
+ * resource." and Safari's "Load failed".
+ */
+const FETCH_FAILURES = new Set([
+  'fetch failed',
+  'terminated',
+  'Failed to fetch',
+  'NetworkError when attempting to fetch resource.',
+  'Load failed',
+]);
+
 function isNetworkFailure(error: unknown): boolean {
   for (const e of causeChain(error)) {
     if (isRecord(e) && typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
-    if (e instanceof TypeError && (e.message === 'fetch failed' || e.message === 'terminated'))
-      return true;
+    if (e instanceof TypeError && FETCH_FAILURES.has(e.message)) return true;
   }
   return false;
 }

@@ -1,7 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { createTRPCClient, httpBatchStreamLink, httpLink } from '@trpc/client';
 import type { TRPCClient } from '@trpc/client';
-import { isImageId } from '@magma-som/schemas';
+import { isImageId } from '@magma-som/schemas/plain';
 import type {
   AskResponse,
   AskStreamEvent,
@@ -9,8 +8,7 @@ import type {
   ImageUploadResponse,
   Readiness,
   ServerInfo,
-} from '@magma-som/schemas';
-import { Agent } from 'undici';
+} from './contract/types.js';
 import type { AppRouter } from './app-router.js';
 import { Attempt } from './attempt.js';
 import { classifyFailure } from './classify-error.js';
@@ -18,13 +16,14 @@ import {
   ClientClosedError,
   ImageNotFoundError,
   InternalServerError,
+  InvalidImageError,
   InvalidInputError,
   MagmaError,
 } from './errors.js';
 import { DEFAULTS } from './options.js';
 import type { ClientOptions, RequestOptions, RetryOptions } from './options.js';
 import { imageAsBytes, loadImage } from './image-source.js';
-import type { ImageSource } from './image-source.js';
+import type { ImageSource, ReadImageFile } from './image-source.js';
 import { prepareAsk } from './prepare-ask.js';
 import type { AskInput } from './prepare-ask.js';
 import { levelledLogger, resolveLogLevel } from './logger.js';
@@ -32,15 +31,20 @@ import type { Logger } from './logger.js';
 import { Jobs } from './jobs/jobs.js';
 import { withRetries } from './retry.js';
 import { SDK_HEADER, runtimeName, userAgent } from './user-agent.js';
+import { imageIdOf, randomUuid } from './web/web-crypto.js';
 
-/** Creates a client with its own keep-alive connection pool. Close it (or `await using`) when done. */
+/**
+ * Creates a client. Requests go through the runtime's fetch (in Node, its keep-alive pool, or
+ * the `dispatcher` given). Close it (or `await using`) when done: that stops pending retries.
+ */
 export function createClient(options: ClientOptions): MagmaClient {
   return new MagmaClient(options);
 }
 
 /**
- * A typed client of a magma-som server. One instance keeps one pool of keep-alive connections;
- * reuse it for many calls and close it at the end.
+ * A typed client of a magma-som server, built on Web APIs only (fetch, Web Crypto, Blob,
+ * streams): it runs in browsers, edge runtimes, Deno, Bun and Node. The Node entry's client
+ * (`@magma-som/sdk` in Node, or `@magma-som/sdk/node`) also reads images from file paths.
  */
 export class MagmaClient implements AsyncDisposable {
   readonly baseUrl: string;
@@ -52,9 +56,7 @@ export class MagmaClient implements AsyncDisposable {
   readonly #headers: Readonly<Record<string, string>>;
   readonly #fetch: typeof fetch;
   readonly #uploadThresholdBytes: number;
-  /** The client's own keep-alive pool, when it uses one (closed by close()). */
-  readonly #pool: Agent | undefined;
-  /** What each request is dispatched with: the pool, the user's dispatcher, or undefined. */
+  /** Node: the user's undici dispatcher; undefined = the runtime's own (global) one. */
   readonly #dispatcher: object | undefined;
   readonly #log: Logger;
   readonly #identity: Readonly<Record<string, string>>;
@@ -97,6 +99,7 @@ export class MagmaClient implements AsyncDisposable {
       this.#jobCall('jobs.cancel', options, true, (trpc, signal) =>
         trpc.jobs.cancel.mutate({ batchId }, { signal }),
       ),
+    readFile: (path) => this.readImageFile(path),
   });
 
   constructor(options: ClientOptions) {
@@ -113,29 +116,18 @@ export class MagmaClient implements AsyncDisposable {
     this.#maxRetries = checkedNumber('maxRetries', options.maxRetries, DEFAULTS.maxRetries);
     this.#retry = options.retry ?? {};
     this.#headers = options.headers ?? {};
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    // Called as a plain function: browsers reject a fetch called on another object.
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#uploadThresholdBytes = checkedNumber(
       'uploadThresholdBytes',
       options.uploadThresholdBytes,
       DEFAULTS.uploadThresholdBytes,
     );
-    // undici's own header and body timeouts are switched off: each call's AbortSignal is the one
-    // clock, so a timeout always surfaces as APITimeoutError.
     this.#reuseImages = options.reuseImages ?? false;
     this.#log = levelledLogger(resolveLogLevel(options.logLevel), options.logger);
-    // A user's dispatcher or global proxy wins over the client's own pool.
-    this.#pool =
-      options.dispatcher !== undefined || customGlobalDispatcher()
-        ? undefined
-        : new Agent({
-            keepAliveTimeout: 30_000,
-            headersTimeout: 0,
-            bodyTimeout: 0,
-            ...(options.maxConnections === undefined
-              ? {}
-              : { connections: options.maxConnections }),
-          });
-    this.#dispatcher = options.dispatcher ?? this.#pool;
+    // No pool of its own: Node's fetch keeps connections alive in its global dispatcher, which
+    // is also where a user's proxy (undici's setGlobalDispatcher) takes effect.
+    this.#dispatcher = options.dispatcher;
     const runtime = runtimeName();
     // Browsers do not let a page set User-Agent: the SDK names itself in its own header there.
     this.#identity =
@@ -153,6 +145,7 @@ export class MagmaClient implements AsyncDisposable {
     const prepared = await prepareAsk(input, {
       uploadThresholdBytes: this.#uploadThresholdBytes,
       allowUpload: true,
+      readFile: this.#readFile,
     });
     return this.#call('ask', options, true, async (attempt) => {
       const trpc = this.#trpc(attempt);
@@ -166,7 +159,7 @@ export class MagmaClient implements AsyncDisposable {
 
   async #uploadImage(source: ImageSource, options: RequestOptions): Promise<ImageUploadResponse> {
     this.#assertOpen();
-    const { bytes, mediaType } = imageAsBytes(await loadImage(source));
+    const { bytes, mediaType } = imageAsBytes(await loadImage(source, this.#readFile));
     const response = await this.#call('uploadImage', options, true, async (attempt) => {
       const form = new FormData();
       form.append('image', new Blob([bytes], { type: mediaType }), 'image');
@@ -183,9 +176,11 @@ export class MagmaClient implements AsyncDisposable {
    */
   async #byImageId<T>(input: AskInput, ask: (byId: AskInput) => Promise<T>): Promise<T> {
     if (typeof input?.image === 'string' && isImageId(input.image)) return ask(input);
-    const { bytes } = imageAsBytes(await loadImage(input.image));
-    const imageId = `img_${createHash('sha256').update(bytes).digest('base64url')}`;
-    if (!this.#uploaded.has(imageId)) await this.#uploadImage(bytes, {});
+    const { bytes } = imageAsBytes(await loadImage(input.image, this.#readFile));
+    // Without Web Crypto's digest (a plain-http page) the upload itself answers the id.
+    let imageId = await imageIdOf(bytes);
+    if (imageId === undefined || !this.#uploaded.has(imageId))
+      imageId = (await this.#uploadImage(bytes, {})).imageId;
     try {
       return await ask({ ...input, image: imageId });
     } catch (error) {
@@ -211,6 +206,7 @@ export class MagmaClient implements AsyncDisposable {
     const prepared = await prepareAsk(input, {
       uploadThresholdBytes: this.#uploadThresholdBytes,
       allowUpload: false,
+      readFile: this.#readFile,
     });
     if (prepared.route !== 'json')
       throw new InvalidInputError('streamed asks send the image as JSON');
@@ -302,18 +298,18 @@ export class MagmaClient implements AsyncDisposable {
   }
 
   /**
-   * Closes the connection pool once requests in flight have finished; pending retries stop with
-   * ClientClosedError. Calling it again returns the same promise.
+   * Closes the client: requests in flight finish, pending retries stop with ClientClosedError,
+   * new calls fail with it. Connections belong to the runtime's pool (or your `dispatcher`).
+   * Calling it again returns the same promise.
    */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing.abort(new ClientClosedError());
-      await this.#pool?.close();
     })();
     return this.#closed;
   }
 
-  /** `await using client = createClient(...)` closes the pool when the scope ends. */
+  /** `await using client = createClient(...)` closes the client when the scope ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -322,6 +318,20 @@ export class MagmaClient implements AsyncDisposable {
   get closed(): boolean {
     return this.#closed !== undefined;
   }
+
+  /**
+   * Reads an image given as a file path or `file:` URL. This client uses Web APIs only and has
+   * no files to read; the Node entry's MagmaClient overrides it.
+   */
+  protected readImageFile(path: string | URL): Promise<Uint8Array> {
+    return Promise.reject(
+      new InvalidImageError(
+        `cannot read the image file ${JSON.stringify(String(path))}: file paths are read by the Node entry (@magma-som/sdk in Node, Deno and Bun, or @magma-som/sdk/node); elsewhere pass the bytes (Uint8Array, ArrayBuffer, Blob), base64 or a data URL`,
+      ),
+    );
+  }
+
+  readonly #readFile: ReadImageFile = (path) => this.readImageFile(path);
 
   /** One job procedure, with the same retries, timeouts and typed errors as ask(). */
   #jobCall<T>(
@@ -349,7 +359,7 @@ export class MagmaClient implements AsyncDisposable {
     { keepAttemptOpen = false } = {},
   ): Promise<T> {
     const idempotencyKey = mutation
-      ? (options.idempotencyKey ?? `magma-${randomUUID()}`)
+      ? (options.idempotencyKey ?? `magma-${randomUuid()}`)
       : undefined;
     const headers = this.#requestHeaders(options, idempotencyKey);
     const maxRetries = checkedNumber('maxRetries', options.maxRetries, this.#maxRetries);
@@ -525,17 +535,4 @@ function checkedNumber(name: string, value: number | undefined, fallback: number
     throw new InvalidInputError(`${name} must be a number >= 0`);
   }
   return value;
-}
-
-/**
- * Whether undici's global dispatcher (shared by Node's fetch and the undici package) was set by
- * the user to something other than a plain Agent: a ProxyAgent, EnvHttpProxyAgent or MockAgent.
- */
-function customGlobalDispatcher(): boolean {
-  const dispatcher = (globalThis as Record<symbol, unknown>)[
-    Symbol.for('undici.globalDispatcher.1')
-  ];
-  return (
-    typeof dispatcher === 'object' && dispatcher !== null && dispatcher.constructor.name !== 'Agent'
-  );
 }

@@ -1,4 +1,4 @@
-import type { ErrorCode, ErrorIssue } from '@magma-som/schemas';
+import type { ErrorCode, ErrorIssue } from './contract/types.js';
 
 /** Codes of failures that happen on the client's side of the wire. */
 export type ClientErrorCode = 'CONNECTION_ERROR' | 'TIMEOUT' | 'ABORTED' | 'CLIENT_CLOSED';

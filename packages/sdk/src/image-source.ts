@@ -1,13 +1,18 @@
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { IMAGE_MEDIA_TYPES, ImageInputSchema, splitImageString } from '@magma-som/schemas';
-import type { ImageMediaType } from '@magma-som/schemas';
+import {
+  DEFAULT_LIMITS,
+  IMAGE_MEDIA_TYPES,
+  MAX_IMAGE_STRING_CHARS,
+  isImageId,
+  splitImageString,
+} from '@magma-som/schemas/plain';
+import type { ImageMediaType } from './contract/types.js';
 import { InvalidImageError } from './errors.js';
+import { base64ToBytes, bytesToBase64 } from './web/base64.js';
 
 /**
  * An image to ask about:
  * - the id of an image stored with `client.images.upload()` (`img_...`);
- * - a file path (string) or a `file:` URL;
+ * - Node (and Deno, Bun): a file path (string) or a `file:` URL;
  * - a data URL (`data:image/png;base64,...`);
  * - base64 of the file bytes (a string of 64 or more base64 characters);
  * - the file bytes as a Buffer, Uint8Array or ArrayBuffer, or a Blob.
@@ -20,12 +25,18 @@ export type LoadedImage =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly mediaType: ImageMediaType }
   | { readonly kind: 'string'; readonly value: string; readonly byteLength: number };
 
+/** Reads an image file by path or `file:` URL (the Node entry's client can; see client.ts). */
+export type ReadImageFile = (path: string | URL) => Promise<Uint8Array>;
+
 // Shorter strings are taken for file paths: no real image encodes to fewer base64 characters.
 const MIN_BASE64_CHARS = 64;
 const BASE64_CHARS = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
 
 /** Reads or decodes just enough of an image source to send it. */
-export async function loadImage(source: ImageSource): Promise<LoadedImage> {
+export async function loadImage(
+  source: ImageSource,
+  readFile: ReadImageFile,
+): Promise<LoadedImage> {
   if (typeof source === 'string') {
     if (
       source.startsWith('data:') ||
@@ -33,7 +44,7 @@ export async function loadImage(source: ImageSource): Promise<LoadedImage> {
     ) {
       return checkImageString(source);
     }
-    return fromBytes(await readImageFile(source));
+    return fromBytes(await readFile(source));
   }
   if (source instanceof URL) {
     if (source.protocol !== 'file:') {
@@ -41,7 +52,7 @@ export async function loadImage(source: ImageSource): Promise<LoadedImage> {
         `only file: URLs are read; fetch ${source.protocol} images yourself`,
       );
     }
-    return fromBytes(await readImageFile(fileURLToPath(source)));
+    return fromBytes(await readFile(source));
   }
   if (source instanceof Uint8Array) return fromBytes(source);
   if (source instanceof ArrayBuffer) return fromBytes(new Uint8Array(source));
@@ -53,7 +64,7 @@ export async function loadImage(source: ImageSource): Promise<LoadedImage> {
 
 /** Base64 of the image, for the JSON path. */
 export function imageAsString(image: LoadedImage): string {
-  return image.kind === 'string' ? image.value : Buffer.from(image.bytes).toString('base64');
+  return image.kind === 'string' ? image.value : bytesToBase64(image.bytes);
 }
 
 /** The image bytes, for the binary upload path. */
@@ -61,7 +72,7 @@ export function imageAsBytes(image: LoadedImage): { bytes: Uint8Array; mediaType
   if (image.kind === 'bytes') return image;
   const split = splitImageString(image.value);
   if ('error' in split) throw new InvalidImageError(split.error);
-  const bytes = new Uint8Array(Buffer.from(split.base64, 'base64'));
+  const bytes = base64ToBytes(split.base64);
   return { bytes, mediaType: split.mediaType ?? sniffMediaType(bytes) ?? 'image/png' };
 }
 
@@ -92,7 +103,7 @@ function checkImageString(value: string): LoadedImage {
   const split = splitImageString(value);
   if ('error' in split) throw new InvalidImageError(split.error);
   // Only the first bytes are decoded: enough to recognise the format.
-  const head = new Uint8Array(Buffer.from(split.base64.slice(0, 16), 'base64'));
+  const head = base64ToBytes(split.base64.slice(0, 16));
   if (!sniffMediaType(head))
     throw new InvalidImageError(`image is not ${IMAGE_MEDIA_TYPES.join(', ')}`);
   const padding = split.base64.endsWith('==') ? 2 : split.base64.endsWith('=') ? 1 : 0;
@@ -100,23 +111,17 @@ function checkImageString(value: string): LoadedImage {
   return { kind: 'string', value, byteLength };
 }
 
-async function readImageFile(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new InvalidImageError(`cannot read image file ${JSON.stringify(path)} (${reason})`, {
-      cause: error,
-    });
-  }
-}
-
-/** Checks an image string against the contract before it is sent. */
+/** Checks an image string as the contract's ImageInputSchema does, before it is sent. */
 export function checkImageStringSchema(value: string): void {
-  const result = ImageInputSchema.safeParse(value);
-  if (!result.success) {
-    throw new InvalidImageError(result.error.issues[0]?.message ?? 'invalid image', {
-      issues: result.error.issues.map((issue) => ({ path: ['image'], message: issue.message })),
-    });
+  const problem =
+    value.length === 0
+      ? 'image is empty'
+      : value.length > MAX_IMAGE_STRING_CHARS
+        ? `image is larger than ${DEFAULT_LIMITS.maxImageBytes} bytes; use the binary upload`
+        : isImageId(value)
+          ? undefined
+          : (splitImageString(value) as { error?: string }).error;
+  if (problem !== undefined) {
+    throw new InvalidImageError(problem, { issues: [{ path: ['image'], message: problem }] });
   }
 }

@@ -63,4 +63,4 @@ export type {
   ServerInfo,
   Timings,
   Usage,
-} from '@magma-som/schemas';
+} from './contract/types.js';

@@ -1,4 +1,4 @@
-import type { Mark, MarkStyle } from '@magma-som/schemas';
+import type { Mark, MarkStyle } from './contract/types.js';
 
 /** Box corners in pixels: [x1, y1, x2, y2]. */
 export type Box = readonly [x1: number, y1: number, x2: number, y2: number];

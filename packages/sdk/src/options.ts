@@ -46,7 +46,9 @@ export interface ClientOptions {
    * Limit for one attempt, from sending the request to the last byte of the body (for askStream:
    * to the first event). Default 150000: above the server's default request deadline (120 s,
    * `info().limits`), so a slow request ends with the server's DeadlineExceededError rather than
-   * a client timeout.
+   * a client timeout. In Node, the global dispatcher also gives up after 300 s without response
+   * headers or body data (undici's defaults): for longer limits pass a `dispatcher` with other
+   * `headersTimeout` / `bodyTimeout`.
    */
   readonly timeoutMs?: number;
   /** askStream: longest wait between two events once the stream has started. Default 60000. */
@@ -57,14 +59,15 @@ export interface ClientOptions {
   /** Extra headers on every request. */
   readonly headers?: Readonly<Record<string, string>>;
   /**
-   * A fetch implementation; the global fetch by default. In Node it receives the client's
-   * keep-alive pool (or `dispatcher`) as the undici `dispatcher` request option.
+   * A fetch implementation; the global fetch by default (read when a request is made, so a
+   * fetch patched later is used). In Node it receives `dispatcher`, when given, as the undici
+   * `dispatcher` request option.
    */
   readonly fetch?: typeof fetch;
   /**
-   * Node: an undici Dispatcher (Agent, ProxyAgent, EnvHttpProxyAgent, ...) for every request,
-   * instead of the client's own keep-alive pool. Without it, a global dispatcher set with
-   * undici's setGlobalDispatcher() that is not a plain Agent (a proxy, a mock) is used.
+   * Node: an undici Dispatcher (Agent, ProxyAgent, EnvHttpProxyAgent, ...) for every request.
+   * Without it, requests use Node's global dispatcher: its keep-alive pool, or whatever was set
+   * with undici's setGlobalDispatcher() (a proxy, a mock).
    */
   readonly dispatcher?: object;
   /**
@@ -79,8 +82,6 @@ export interface ClientOptions {
    * inside JSON. Default 1 MiB.
    */
   readonly uploadThresholdBytes?: number;
-  /** Most open connections to the server at once. Default: no limit. */
-  readonly maxConnections?: number;
   /**
    * Send each distinct image once (images.upload) and then only its id, for repeated asks about
    * the same image; an expired id is uploaded again transparently. Default false.

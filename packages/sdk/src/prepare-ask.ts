@@ -1,6 +1,7 @@
-import { AskFieldsSchema, isImageId } from '@magma-som/schemas';
-import type { AskFieldsInput, AskRequestInput, ErrorIssue } from '@magma-som/schemas';
-import type { z } from 'zod';
+import { isImageId } from '@magma-som/schemas/plain';
+import { AskFieldsSchema } from './contract/ask-fields.js';
+import type { ValidationIssue } from './contract/ask-fields.js';
+import type { AskFieldsInput, AskRequestInput, ErrorIssue } from './contract/types.js';
 import { InvalidInputError, InvalidMarksError } from './errors.js';
 import {
   checkImageStringSchema,
@@ -9,7 +10,7 @@ import {
   imageByteLength,
   loadImage,
 } from './image-source.js';
-import type { ImageSource } from './image-source.js';
+import type { ImageSource, ReadImageFile } from './image-source.js';
 import { normalizeMarks } from './marks.js';
 import type { MarkInput } from './marks.js';
 
@@ -31,7 +32,7 @@ export type PreparedAsk =
  */
 export async function prepareAsk(
   input: AskInput,
-  options: { uploadThresholdBytes: number; allowUpload: boolean },
+  options: { uploadThresholdBytes: number; allowUpload: boolean; readFile: ReadImageFile },
 ): Promise<PreparedAsk> {
   if (typeof input !== 'object' || input === null)
     throw new InvalidInputError('ask() needs an object');
@@ -46,7 +47,7 @@ export async function prepareAsk(
   // an id of an image stored with images.upload goes as it is
   if (typeof source === 'string' && isImageId(source))
     return { route: 'json', request: { ...(fields as AskFieldsInput), image: source } };
-  const image = await loadImage(source);
+  const image = await loadImage(source, options.readFile);
   if (options.allowUpload && imageByteLength(image) > options.uploadThresholdBytes) {
     const { bytes, mediaType } = imageAsBytes(image);
     const form = new FormData();
@@ -60,7 +61,9 @@ export async function prepareAsk(
   return { route: 'json', request: { ...(fields as AskFieldsInput), image: imageString } };
 }
 
-function validationError(error: z.ZodError): InvalidInputError | InvalidMarksError {
+function validationError(error: {
+  issues: readonly ValidationIssue[];
+}): InvalidInputError | InvalidMarksError {
   const issues: ErrorIssue[] = error.issues.map((issue) => ({
     path: issue.path.map((key) => (typeof key === 'symbol' ? String(key) : key)),
     message: issue.message,

@@ -10,8 +10,8 @@ import {
   DeadlineExceededError,
   InvalidInputError,
   createClient,
-} from '../src/index.js';
-import type { AskInput, MagmaClient } from '../src/index.js';
+} from '../src/node.js';
+import type { AskInput, MagmaClient } from '../src/node.js';
 import { noisePng, smallPng } from './support/images.js';
 import type { ServingEngine } from '@magma-som/server';
 import { API_KEY, startRealServer } from './support/real-server.js';

@@ -121,7 +121,7 @@ describe('dispatchers', () => {
     }
   });
 
-  it('a global proxy dispatcher is used instead of the client pool', async () => {
+  it('a global proxy dispatcher (setGlobalDispatcher) carries every request', async () => {
     const proxy = await startProxy();
     const previous = getGlobalDispatcher();
     const dispatcher = new ProxyAgent(proxy.url);
@@ -137,12 +137,10 @@ describe('dispatchers', () => {
     }
   });
 
-  it('a plain global Agent does not replace the client pool', async () => {
+  it("without a dispatcher, requests use Node's global one and its keep-alive pool", async () => {
     const previous = getGlobalDispatcher();
     let dispatched = 0;
-    class CountingAgent extends Agent {}
-    Object.defineProperty(CountingAgent, 'name', { value: 'Agent' });
-    const agent = new CountingAgent();
+    const agent = new Agent();
     const dispatch = agent.dispatch.bind(agent);
     agent.dispatch = (options, handler) => {
       dispatched++;
@@ -152,8 +150,12 @@ describe('dispatchers', () => {
     try {
       await using client = createClient({ baseUrl: server.url });
       await client.info();
-      expect(server.requests).toHaveLength(1);
-      expect(dispatched).toBe(0);
+      await client.ask(question());
+      await client.info();
+      expect(server.requests).toHaveLength(3);
+      expect(dispatched).toBe(3);
+      // one connection, kept alive across the three calls
+      expect(server.connections).toBe(1);
     } finally {
       setGlobalDispatcher(previous);
       await agent.close();

@@ -10,8 +10,8 @@ import {
   InvalidMarksError,
   MagmaError,
   createClient,
-} from '../src/index.js';
-import type { AskInput, MagmaClient } from '../src/index.js';
+} from '../src/node.js';
+import type { AskInput, MagmaClient } from '../src/node.js';
 import { FaultServer, sampleResponse } from './support/fault-server.js';
 import { smallPng } from './support/images.js';
 

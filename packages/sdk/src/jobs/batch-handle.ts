@@ -1,4 +1,4 @@
-import type { BatchItemResult, BatchResultsPage, BatchStatus } from '@magma-som/schemas';
+import type { BatchItemResult, BatchResultsPage, BatchStatus } from '../contract/types.js';
 import type { RequestOptions } from '../options.js';
 
 /** The calls a batch handle makes; the client supplies them with its retries and timeouts. */
@@ -92,15 +92,18 @@ export class BatchHandle implements AsyncDisposable {
     const interval = options.pollIntervalMs ?? DEFAULT_POLL_MS;
     let cursor: number | undefined = 0;
     while (cursor !== undefined) {
-      const page = await this.transport.results(this.batchId, cursor, limit, {
-        signal: options.signal,
-      });
+      const read = (at: number) =>
+        this.transport.results(this.batchId, at, limit, { signal: options.signal });
+      let page = await read(cursor);
       if (page.pending > 0) {
         // Not all of this page has finished: wait for it, unless nothing more will come.
         if (!isFinished(await this.status({ signal: options.signal }))) {
           await sleep(interval, options.signal);
           continue;
         }
+        // The batch may have finished after the page was read: read it again, now final
+        // (what is still pending then was cancelled).
+        page = await read(cursor);
       }
       yield* page.items;
       cursor = page.nextCursor;

@@ -1,13 +1,16 @@
-import type { BatchCreateRequestInput, BatchStatus } from '@magma-som/schemas';
+import type { BatchCreateRequestInput, BatchStatus } from '../contract/types.js';
 import { InvalidInputError } from '../errors.js';
 import type { RequestOptions } from '../options.js';
 import { prepareAsk } from '../prepare-ask.js';
 import type { AskInput } from '../prepare-ask.js';
+import type { ReadImageFile } from '../image-source.js';
 import { BatchHandle } from './batch-handle.js';
 import type { JobsTransport } from './batch-handle.js';
 
 export interface JobsClientTransport extends JobsTransport {
   create(request: BatchCreateRequestInput, options: RequestOptions): Promise<BatchStatus>;
+  /** Reads items' images given as file paths (Node entry only). */
+  readonly readFile: ReadImageFile;
 }
 
 export interface CreateBatchOptions extends RequestOptions {
@@ -37,6 +40,7 @@ export class Jobs {
         const prepared = await prepareAsk(item, {
           uploadThresholdBytes: Number.POSITIVE_INFINITY,
           allowUpload: false,
+          readFile: this.transport.readFile,
         });
         if (prepared.route !== 'json') throw new InvalidInputError('batch items go as JSON');
         return prepared.request;

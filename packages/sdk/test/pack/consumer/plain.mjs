@@ -1,6 +1,11 @@
 // Plain JavaScript, ES module. Node 20 has no `await using` syntax: close explicitly.
 import assert from 'node:assert/strict';
-import { RateLimitError, createClient } from '@magma-som/sdk';
+import { MagmaClient, RateLimitError, createClient } from '@magma-som/sdk';
+import * as nodeEntry from '@magma-som/sdk/node';
+
+// In Node the package's default import is its Node entry; the sub-path names the same module.
+assert.equal(nodeEntry.MagmaClient, MagmaClient);
+assert.equal(nodeEntry.createClient, createClient);
 
 const client = createClient({ baseUrl: process.env.MAGMA_URL, apiKey: process.env.MAGMA_API_KEY });
 try {

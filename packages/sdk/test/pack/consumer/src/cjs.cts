@@ -4,7 +4,8 @@ import { ClientClosedError, createClient } from '@magma-som/sdk';
 import type { Readiness } from '@magma-som/sdk';
 
 async function main(): Promise<void> {
-  assert.match(require.resolve('@magma-som/sdk'), /index\.cjs$/);
+  // Node resolves the package's "node" condition: the entry that also reads file paths.
+  assert.match(require.resolve('@magma-som/sdk'), /node\.cjs$/);
   const client = createClient({
     baseUrl: process.env.MAGMA_URL!,
     apiKey: process.env.MAGMA_API_KEY!,

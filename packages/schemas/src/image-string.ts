@@ -1,0 +1,53 @@
+// Image strings and ids, without zod, so small clients (@magma-som/schemas/plain) can use them.
+import { DEFAULT_LIMITS, base64Length } from './limits.js';
+
+/** Image formats the server decodes (GIF: first frame). */
+export const IMAGE_MEDIA_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'] as const;
+export type ImageMediaType = (typeof IMAGE_MEDIA_TYPES)[number];
+
+/**
+ * Largest image string accepted on the JSON path: base64 of `maxImageBytes` plus room for a
+ * data-URL prefix. Larger images belong on the binary upload path, which also avoids base64's
+ * 33% overhead.
+ */
+export const MAX_IMAGE_STRING_CHARS = base64Length(DEFAULT_LIMITS.maxImageBytes) + 64;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const DATA_URL = /^data:([a-z0-9.+-]+\/[a-z0-9.+-]+)(?:;[^,]*)?;base64,/i;
+
+/**
+ * Id of an image stored with images.upload: "img_" and the base64url SHA-256 of its bytes. Not
+ * base64 ("_"), so an image string and an id cannot be mistaken for each other.
+ */
+export const IMAGE_ID_PATTERN = /^img_[A-Za-z0-9_-]{43}$/;
+
+export function isImageId(value: string): boolean {
+  return IMAGE_ID_PATTERN.test(value);
+}
+
+/** Splits an image string into its declared media type (if a data URL) and base64 payload. */
+export function splitImageString(
+  value: string,
+): { mediaType: ImageMediaType | undefined; base64: string } | { error: string } {
+  let base64 = value;
+  let mediaType: ImageMediaType | undefined;
+  const match = DATA_URL.exec(value);
+  if (value.startsWith('data:')) {
+    if (!match) return { error: 'data URL must look like data:image/png;base64,...' };
+    const declared = match[1]!.toLowerCase();
+    if (!(IMAGE_MEDIA_TYPES as readonly string[]).includes(declared)) {
+      return {
+        error: `unsupported image type ${declared}; use one of ${IMAGE_MEDIA_TYPES.join(', ')}`,
+      };
+    }
+    mediaType = declared as ImageMediaType;
+    base64 = value.slice(match[0].length);
+  }
+  base64 = base64.replace(/\s+/g, '');
+  if (base64.length === 0) return { error: 'image has no data' };
+  // Unpadded base64 is accepted; a length of 4n+1 can never be valid.
+  if (base64.length % 4 === 1 || !BASE64.test(base64)) {
+    return { error: 'image is not valid base64' };
+  }
+  return { mediaType, base64 };
+}
