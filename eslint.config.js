@@ -11,6 +11,7 @@ export default tseslint.config(
       '.nx/**',
       'models/**',
       '**/fixtures/**',
+      'packages/server/playground/**',
     ],
   },
   js.configs.recommended,

@@ -18,9 +18,9 @@ export interface LoadResult {
   readonly firstError?: string;
 }
 
-export function benchClient(baseUrl: string): MagmaClient {
+export function benchClient(baseUrl: string, options: { reuseImages?: boolean } = {}): MagmaClient {
   // No retries: a failure must show in the numbers, not be hidden by a second attempt.
-  return createClient({ baseUrl, maxRetries: 0, timeoutMs: 600_000 });
+  return createClient({ baseUrl, maxRetries: 0, timeoutMs: 600_000, ...options });
 }
 
 export async function runClosedLoop(

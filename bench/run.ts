@@ -1,7 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkBaselinePython } from './baseline-server.js';
 import type { BenchContext } from './context.js';
+import { baseline } from './sections/baseline.js';
+import { batch } from './sections/batch.js';
 import { describeMachine } from './machine.js';
 import { decode } from './sections/decode.js';
 import { eventLoop } from './sections/eventloop.js';
@@ -28,6 +31,8 @@ const SECTION_RUNNERS: Record<SectionName, (context: BenchContext) => Promise<un
   memory,
   prefix,
   largeimages: largeImages,
+  baseline,
+  batch,
 };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -42,6 +47,8 @@ async function main(): Promise<void> {
     process.env['MAGMA_MODEL_DIR'] ?? join(ROOT, 'models', 'magma-tiny-som'),
   );
   process.env['MAGMA_MODEL_DIR'] = modelDir;
+  // before any section runs, so a missing Python package does not cost a whole run's numbers
+  if (settings.sections.includes('baseline')) checkBaselinePython();
   const log = (message: string): void =>
     console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
   const context: BenchContext = { settings, workload: await createWorkload(), log };

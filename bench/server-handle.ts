@@ -17,6 +17,11 @@ export interface ServerOptions {
   readonly batching: BatchingOptions;
   /** Extra MAGMA_* variables (they override the benchmark's defaults). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The server as users get it: its own engine from its config (batching ignored) and none of
+   * the benchmark's settings (rate limit, concurrency, queue, log level) but address and port.
+   */
+  readonly shippedDefaults?: boolean;
 }
 
 /** USER_HZ: the unit of CPU times in /proc on Linux. */
@@ -52,11 +57,14 @@ export class ServerHandle {
       ],
       env: {
         ...process.env,
-        ...BENCH_ENV,
+        ...(options.shippedDefaults
+          ? { MAGMA_HOST: BENCH_ENV['MAGMA_HOST'], MAGMA_PORT: '0', BENCH_SHIPPED_DEFAULTS: '1' }
+          : BENCH_ENV),
         ...options.env,
         BENCH_ENGINE_OPTIONS: JSON.stringify(options.batching),
       },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // shipped defaults log every request at info level: kept (users pay for it), not shown
+      stdio: ['ignore', options.shippedDefaults ? 'ignore' : 'inherit', 'inherit', 'ipc'],
     });
     const url = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) =>

@@ -2,12 +2,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Engine } from '../packages/server/src/engine/index.js';
 import type { EngineOptions } from '../packages/server/src/engine/index.js';
 import { loadConfig, startServer } from '../packages/server/src/index.js';
+import type { ServerConfig } from '../packages/server/src/index.js';
 import type { FromServer, ToServer } from './protocol.js';
 
 // The server under test, as a child process of the benchmark: the real Fastify + tRPC server
 // (configured from MAGMA_* like the CLI), with an engine built here so that the batching
-// options (BENCH_ENGINE_OPTIONS, JSON) can be set whatever the server's config maps. It
-// measures its own main-thread event-loop delay and reports it over IPC.
+// options (BENCH_ENGINE_OPTIONS, JSON) can be set whatever the server's config maps; with
+// BENCH_SHIPPED_DEFAULTS=1 the server starts its own engine from its config, as the CLI does.
+// It measures its own main-thread event-loop delay and reports it over IPC.
 
 /** Timer resolution of the event-loop monitor; each sample is resolution + delay. */
 const RESOLUTION_MS = 1;
@@ -16,12 +18,12 @@ function send(message: FromServer): void {
   process.send!(message);
 }
 
-async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+/** An engine with the benchmark's batching options. */
+function benchEngine(config: ServerConfig): Promise<Engine> {
   const batching = JSON.parse(
     process.env['BENCH_ENGINE_OPTIONS'] ?? '{}',
   ) as Partial<EngineOptions>;
-  const engine = await Engine.start({
+  return Engine.start({
     modelDir: config.modelDir,
     executionProvider: config.executionProvider,
     deviceId: config.deviceId,
@@ -32,7 +34,13 @@ async function main(): Promise<void> {
     ...(config.interOpThreads > 0 ? { interOpNumThreads: config.interOpThreads } : {}),
     ...batching,
   });
-  const server = await startServer(config, { engine });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const engine =
+    process.env['BENCH_SHIPPED_DEFAULTS'] === '1' ? undefined : await benchEngine(config);
+  const server = await startServer(config, engine === undefined ? {} : { engine });
   await server.whenReady;
 
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
@@ -62,9 +70,10 @@ async function main(): Promise<void> {
         break;
       case 'stop':
         histogram.disable();
+        // shutdown() closes an engine the server started itself, not one handed to it
         void server
           .shutdown()
-          .then(() => engine.close())
+          .then(() => engine?.close())
           .finally(() => process.exit(0));
         break;
     }

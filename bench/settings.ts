@@ -13,6 +13,8 @@ export const SECTIONS = [
   'memory',
   'prefix',
   'largeimages',
+  'baseline',
+  'batch',
 ] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
@@ -32,6 +34,13 @@ export interface BenchSettings {
   /** Prefix-cache section: distinct images, and questions asked about each. */
   readonly prefixImages: number;
   readonly prefixQuestions: number;
+  /** Baseline comparison: c1 requests per server and image, c8 seconds per server and image. */
+  readonly baselineRequests: number;
+  readonly baselineSeconds: number;
+  /** Items of each measured batch (and direct asks) in the batch-jobs section. */
+  readonly batchItems: number;
+  /** Measured rounds of each configuration there (medians are reported). */
+  readonly batchRounds: number;
   readonly maxTokens: number;
   /** maxBatchSize of "batching on" (off is 1). */
   readonly batchSize: number;
@@ -48,7 +57,10 @@ export const USAGE = `Usage: npm run bench -- [options]
   --max-tokens N        maxTokens of every ask (default 32)
   --prefix-images N     images of the prefix section (default 20, quick 3; env BENCH_PREFIX_IMAGES)
   --prefix-questions N  questions per image there (default 5, quick 3; env BENCH_PREFIX_QUESTIONS)
+  --baseline-requests N c1 requests per server and image in the baseline section (default 100, quick 8)
+  --baseline-seconds N  c8 seconds per server and image there (default 20, quick 2)
   --batch-size N        maxBatchSize when batching is on (default 16)
+  --batch-items N       items per batch in the batch-jobs section (default 200, quick 16)
   --prefill-policy P    interleave | prefill-first (engine default: interleave)
   --max-prefill-tokens N  prefill budget per decode step (engine default: 2048)
   --out DIR             where the JSON result goes (default bench-results)`;
@@ -71,7 +83,10 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
       'max-tokens': { type: 'string' },
       'prefix-images': { type: 'string' },
       'prefix-questions': { type: 'string' },
+      'baseline-requests': { type: 'string' },
+      'baseline-seconds': { type: 'string' },
       'batch-size': { type: 'string' },
+      'batch-items': { type: 'string' },
       'prefill-policy': { type: 'string' },
       'max-prefill-tokens': { type: 'string' },
       out: { type: 'string', default: 'bench-results' },
@@ -111,6 +126,12 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
         'prefix-questions',
         values['prefix-questions'] ?? process.env['BENCH_PREFIX_QUESTIONS'],
       ) ?? (quick ? 3 : 5),
+    baselineRequests:
+      positiveInt('baseline-requests', values['baseline-requests']) ?? (quick ? 8 : 100),
+    baselineSeconds:
+      positiveInt('baseline-seconds', values['baseline-seconds']) ?? (quick ? 2 : 20),
+    batchItems: positiveInt('batch-items', values['batch-items']) ?? (quick ? 16 : 200),
+    batchRounds: quick ? 1 : 3,
     maxTokens: positiveInt('max-tokens', values['max-tokens']) ?? 32,
     batchSize: positiveInt('batch-size', values['batch-size']) ?? 16,
     prefillPolicy: policy,

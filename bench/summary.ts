@@ -127,16 +127,18 @@ export function renderSummary(report: Report): string {
     );
     lines.push(
       '',
-      '| concurrency 8 | requests | req/s | p50 ms | p95 ms | from cache |',
-      '|---|---|---|---|---|---|',
+      '| concurrency 8 | images sent | requests | req/s | p50 ms | p95 ms | from cache |',
+      '|---|---|---|---|---|---|---|',
     );
-    for (const [mode, point] of Object.entries(p.concurrent.modes as Record<string, any>))
-      lines.push(
-        `| ${mode} | ${point.requests}${point.errors ? ` (+${point.errors} errors)` : ''} | ${point.requestsPerSecond.toFixed(2)} | ${ms(point.latencyMs.p50)} | ${ms(point.latencyMs.p95)} | ${point.answersFromCache} |`,
-      );
+    const transports = Object.entries(p.concurrent as Record<string, any>);
+    for (const [transport, t] of transports)
+      for (const [mode, point] of Object.entries(t.modes as Record<string, any>))
+        lines.push(
+          `| ${mode} | ${transport} | ${point.requests}${point.errors ? ` (+${point.errors} errors)` : ''} | ${point.requestsPerSecond.toFixed(2)} | ${ms(point.latencyMs.p50)} | ${ms(point.latencyMs.p95)} | ${point.answersFromCache} |`,
+        );
     lines.push(
       '',
-      `Later / first p50 = ${sq.laterOverFirstP50}; cache on / off throughput = ${p.concurrent.throughputRatio}x; answers differing between on and off: ${p.concurrent.answersDiffering}.`,
+      `Later / first p50 = ${sq.laterOverFirstP50}; cache on / off throughput: ${transports.map(([transport, t]) => `${t.throughputRatio}x with images ${transport} (${t.answersDiffering} answers differing)`).join(', ')}.`,
     );
   }
   const l = results['largeimages'];
@@ -146,8 +148,84 @@ export function renderSummary(report: Report): string {
       `Large images in flight (${l.asks} concurrent asks, ${l.image}, ${l.seconds} s${l.errors ? `, ${l.errors} errors` : ''}): /health p50 ${ms(l.healthMs.p50)} ms, **p99 ${ms(l.healthMs.p99)} ms**, max ${ms(l.healthMs.max)} ms over ${l.healthProbes} probes; server event-loop delay p99 ${ms(l.eventLoopMs.p99)} ms, max ${ms(l.eventLoopMs.max)} ms; RSS ${l.rssMiB.before} MiB before, **peak ${l.rssMiB.peak} MiB**.`,
     );
   }
+  const b = results['baseline'];
+  if (b) lines.push('', ...renderBaseline(b));
+  const j = results['batch'];
+  if (j) lines.push('', ...renderBatchJobs(j));
   lines.push('', ...renderTargets(results));
   return lines.join('\n');
+}
+
+/** Batch jobs through Redis: 1 and 2 worker processes against direct asks. */
+function renderBatchJobs(j: any): string[] {
+  const row = (name: string, r: any) =>
+    `| ${name} | ${r.seconds} | ${r.itemsPerSecond} | ${r.msPerItem} |`;
+  return [
+    `Batch jobs (${j.items} items, ${j.image}, maxTokens ${j.maxTokens}, ${j.concurrencyPerProcess} in flight per process; one redis-server, an API process and the workers as child processes; medians of ${j.rounds} rounds):`,
+    '',
+    '| | wall s | items/s | ms per item |',
+    '|---|---|---|---|',
+    row('direct `ask`, one server (no queue)', j.direct),
+    row('batch, 1 worker process', j.workers1),
+    row('batch, 2 worker processes', j.workers2),
+    '',
+    `Queue overhead per item (1 worker vs direct): **${j.queueOverheadMsPerItem} ms**; 2 workers / 1 worker throughput = ${j.ratios.workers2OverWorkers1}x; 1 worker / direct = ${j.ratios.workers1OverDirect}x; creating the batch (items inline) took ${j.workers1.createSeconds} s and ${j.workers2.createSeconds} s.`,
+  ];
+}
+
+const x = (r: { value: number; min: number; max: number }): string =>
+  `${r.value.toFixed(2)} (${r.min.toFixed(2)}-${r.max.toFixed(2)})`;
+
+/** Ours against the Python baseline: per image, ratio ours / baseline (min-max over rounds). */
+function renderBaseline(b: any): string[] {
+  const s = b.settings;
+  const lines = [
+    `Ours vs the Python baseline (bench/baseline/, FastAPI + PyTorch), both at shipped defaults, interleaved; ${s.marks} marks, maxTokens ${s.maxTokens}, prefix cache off; c1: ${s.c1RequestsPerServer} requests per server and image in ${s.rounds} alternating rounds; c8: ${s.c8SecondsPerServer} s per server and image in ${s.throughputRounds} alternating rounds. Ratios are ours / baseline, (min-max over the rounds).`,
+    '',
+    b.parity.differing.length === 0
+      ? `Parity: **${b.parity.identical}/${b.parity.asked} identical answers**.`
+      : `**PARITY FAILED: ${b.parity.differing.length} of ${b.parity.asked} answers differ** (${b.parity.differing
+          .slice(0, 3)
+          .map((d: any) => `${d.image}: ${JSON.stringify(d.ours)} vs ${JSON.stringify(d.baseline)}`)
+          .join('; ')}).`,
+    '',
+    '| image | c1 p50 ms ours / base | c1 p95 ms ours / base | c1 p50 ratio | non-model p50 ms ours / base | non-model ratio | model p50 ms ours / base | c8 req/s ours / base | c8 ratio | CPU ms/req ours / base | CPU ratio |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const i of b.images) {
+    const { c1, c8 } = i;
+    lines.push(
+      `| ${i.image} | ${ms(c1.ours.wallMs.p50)} / ${ms(c1.baseline.wallMs.p50)} | ${ms(c1.ours.wallMs.p95)} / ${ms(c1.baseline.wallMs.p95)} | ${x(c1.ratio.wallP50)} | ${ms(c1.ours.nonModelMs.p50)} / ${ms(c1.baseline.nonModelMs.p50)} | ${x(c1.ratio.nonModelP50)} | ${ms(c1.ours.modelMs.p50)} / ${ms(c1.baseline.modelMs.p50)} | ${c8.ours.requestsPerSecond} / ${c8.baseline.requestsPerSecond} | ${x(c8.ratio.requestsPerSecond)} | ${c8.ours.cpuMsPerRequest} / ${c8.baseline.cpuMsPerRequest} | ${x(c8.ratio.cpuMsPerRequest)} |`,
+    );
+  }
+  lines.push(
+    '',
+    'Non-model time, p50 of its parts (ms, ours / baseline): image = decode + marks, preprocess = crop grid + resize + normalise, queue = waiting for the engine (ours only), transport = wall - server total (HTTP, JSON, validation, framework, client).',
+    '',
+    '| image | image | preprocess | queue | transport |',
+    '|---|---|---|---|---|',
+  );
+  for (const i of b.images) {
+    const [o, base] = [i.c1.ours.partsMs, i.c1.baseline.partsMs];
+    lines.push(
+      `| ${i.image} | ${ms(o.image)} / ${ms(base.image)} | ${ms(o.preprocess)} / ${ms(base.preprocess)} | ${ms(o.queue)} / - | ${ms(o.transport)} / ${ms(base.transport)} |`,
+    );
+  }
+  const l = b.largeImages;
+  const large = (name: string, r: any) =>
+    `| ${name} | ${r.asks}${r.errors ? ` (${r.errors} errors)` : ''} | ${r.seconds} | ${ms(r.healthMs.p50)} | ${ms(r.healthMs.p99)} | ${ms(r.healthMs.max)} | ${r.eventLoopMs ? ms(r.eventLoopMs.p99) : '-'} | ${r.rssMiB.before} | ${r.rssMiB.peak} |`;
+  lines.push(
+    '',
+    `Large images in flight (${l.image}), each server on its own:`,
+    '',
+    '| server | asks | s | /health p50 ms | /health p99 ms | /health max ms | event-loop p99 ms | RSS before MiB | RSS peak MiB |',
+    '|---|---|---|---|---|---|---|---|---|',
+    large('ours', l.ours),
+    large('baseline', l.baseline),
+    '',
+    `Peak RSS over the whole section: ours ${b.peakRssMiB.ours} MiB, baseline ${b.peakRssMiB.baseline} MiB.`,
+  );
+  return lines;
 }
 
 /** The targets set for this machine and the tiny model, against this run's numbers. */
@@ -162,7 +240,8 @@ function renderTargets(results: Record<string, any>): string[] {
   const growth = results['memory']?.growthPercent as number | undefined;
   if (growth !== undefined)
     rows.push(['RSS growth < 5% across the memory run', `${growth}%`, growth < 5]);
-  const large = results['largeimages'];
+  // the largeimages section's numbers, else those of ours in the baseline section
+  const large = results['largeimages'] ?? results['baseline']?.largeImages?.ours;
   if (large !== undefined) {
     rows.push([
       '/health p99 < 20 ms while 8 asks with 36 MP images are worked on',
@@ -182,13 +261,29 @@ function renderTargets(results: Record<string, any>): string[] {
       `${prefixRatio}x`,
       prefixRatio <= 0.35,
     ]);
-  const prefixThroughput = results['prefix']?.concurrent?.throughputRatio as number | undefined;
-  if (prefixThroughput !== undefined)
+  for (const [transport, t] of Object.entries(
+    (results['prefix']?.concurrent ?? {}) as Record<string, { throughputRatio: number }>,
+  ))
     rows.push([
-      'prefix cache: throughput on >= 2.5x off (5 questions per image, concurrency 8)',
-      `${prefixThroughput}x`,
-      prefixThroughput >= 2.5,
+      `prefix cache: throughput on >= 2.5x off (5 questions per image, concurrency 8, images ${transport})`,
+      `${t.throughputRatio}x`,
+      t.throughputRatio >= 2.5,
     ]);
+  const b = results['baseline'];
+  const at1024 = b?.images.find((i: any) => String(i.image).startsWith('1024x768'));
+  if (at1024 !== undefined) {
+    const goal = (name: string, r: any, met: (v: number) => boolean) =>
+      rows.push([name, `${x(r)}x at 1024x768`, met(r.value)]);
+    goal('baseline: non-model time p50 <= 0.5x', at1024.c1.ratio.nonModelP50, (v) => v <= 0.5);
+    goal('baseline: c1 end-to-end p50 <= 0.75x', at1024.c1.ratio.wallP50, (v) => v <= 0.75);
+    goal('baseline: c8 throughput >= 1.5x', at1024.c8.ratio.requestsPerSecond, (v) => v >= 1.5);
+    goal('baseline: CPU per request <= 0.7x', at1024.c8.ratio.cpuMsPerRequest, (v) => v <= 0.7);
+    rows.push([
+      'baseline: answers identical on the parity asks',
+      `${b.parity.identical}/${b.parity.asked}`,
+      b.parity.differing.length === 0,
+    ]);
+  }
   if (rows.length === 0) return [];
   return [
     '| target | measured | met |',

@@ -10,7 +10,8 @@ export const IMAGE_WIDTH = 1024;
 export const IMAGE_HEIGHT = 768;
 export const MARK_COUNT = 5;
 
-const QUESTIONS = [
+/** Questions of the kinds the tiny model was trained on. */
+export const QUESTIONS = [
   'What colour is mark #2?',
   'What shape is mark #1?',
   'Which mark is the largest object?',

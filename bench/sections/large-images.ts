@@ -9,13 +9,13 @@ import { percentile, round } from '../stats.js';
 // the server's image pool under its pixel budget (MAGMA_DECODE_PIXEL_BUDGET, default = one
 // 40 MP image): /health should keep answering within milliseconds and RSS stay bounded.
 
-const WIDTH = 7200;
-const HEIGHT = 5000;
-const ASKS = 8;
+export const WIDTH = 7200;
+export const HEIGHT = 5000;
+export const ASKS = 8;
 const HEALTH_EVERY_MS = 20;
 const RSS_EVERY_MS = 50;
 
-async function largeJpeg(): Promise<Buffer> {
+export async function largeJpeg(): Promise<Buffer> {
   // A photo-sized image with some structure (five dark rectangles on a gradient-free background).
   const block = await sharp({
     create: { width: 900, height: 700, channels: 3, background: { r: 40, g: 60, b: 120 } },
@@ -32,7 +32,7 @@ async function largeJpeg(): Promise<Buffer> {
     .toBuffer();
 }
 
-const MARKS = [0, 1, 2, 3, 4].map((i) => ({
+export const MARKS = [0, 1, 2, 3, 4].map((i) => ({
   label: i + 1,
   x1: 300 + i * 1300,
   y1: 600 + i * 700,

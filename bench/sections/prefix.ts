@@ -1,6 +1,7 @@
 import type { AskInput, AskResponse, MagmaClient } from '@magma-som/sdk';
 import type { BenchContext } from '../context.js';
 import { withServer } from '../context.js';
+import { benchClient } from '../load.js';
 import { batchingOf } from '../settings.js';
 import { round, summarize } from '../stats.js';
 import { createWorkload } from '../workload.js';
@@ -13,6 +14,9 @@ import { createWorkload } from '../workload.js';
 //    off (MAGMA_PREFIX_CACHE_BYTES=0), same requests in the same order: question k of every
 //    image, then question k+1, as users asking follow-ups would. Throughput ratio; target >= 2.5.
 //    The answers of both runs are compared: the cache must not change any.
+//    Measured twice: images sent inline with every ask, and by handle (the SDK's reuseImages:
+//    each image uploaded once, then asked by id, as the SDK does for repeated asks when told
+//    to). Both arms of each ratio use the same transport.
 
 interface Timed {
   readonly wallMs: number;
@@ -99,52 +103,62 @@ export async function prefix(context: BenchContext) {
   for (let q = 0; q < questions; q++) for (let j = 0; j < images; j++) order.push([j, q]);
   const asks = order.map(([j, q]) => askOf(j, q));
   const concurrency = 8;
-  const modes: Record<string, unknown> = {};
-  const answers: Record<string, string[]> = {};
-  for (const [mode, env] of [
-    ['cache off', cacheOff],
-    ['cache on', cacheOn],
-  ] as const) {
-    modes[mode] = await withServer(context, { batching, env }, async (server, client) => {
-      const cpu = server.cpuMs();
-      const run = await runAsks(client, asks, concurrency);
-      const used = server.cpuMs();
-      const byIndex: string[] = [];
-      for (const s of run.samples) byIndex[s.index] = s.response.answer;
-      answers[mode] = byIndex;
-      const cached = run.samples.filter((s) => s.response.usage.cachedTokens > 0).length;
-      const point = {
-        concurrency,
-        requests: run.samples.length,
-        errors: run.errors,
-        ...(run.firstError !== undefined ? { firstError: run.firstError } : {}),
-        requestsPerSecond: round(run.samples.length / (run.elapsedMs / 1000), 3),
-        latencyMs: summarize(run.samples.map((s) => s.wallMs)),
-        answersFromCache: cached,
-        serverCpuMsPerRequest: round(
-          (used.main + used.other - cpu.main - cpu.other) / Math.max(1, run.samples.length),
-          1,
-        ),
-      };
-      log(
-        `prefix c=${concurrency} [${mode}]: ${point.requestsPerSecond} req/s, p50 ${round(point.latencyMs.p50)} ms, ${cached} of ${point.requests} from the cache${run.errors ? `, ${run.errors} errors (${run.firstError})` : ''}`,
-      );
-      return point;
-    });
+  const transports: Record<string, unknown> = {};
+  for (const transport of ['inline', 'by handle'] as const) {
+    const modes: Record<string, unknown> = {};
+    const answers: Record<string, string[]> = {};
+    for (const [mode, env] of [
+      ['cache off', cacheOff],
+      ['cache on', cacheOn],
+    ] as const) {
+      modes[mode] = await withServer(context, { batching, env }, async (server, inlineClient) => {
+        const client =
+          transport === 'inline' ? inlineClient : benchClient(server.url, { reuseImages: true });
+        try {
+          const cpu = server.cpuMs();
+          const run = await runAsks(client, asks, concurrency);
+          const used = server.cpuMs();
+          const byIndex: string[] = [];
+          for (const s of run.samples) byIndex[s.index] = s.response.answer;
+          answers[mode] = byIndex;
+          const cached = run.samples.filter((s) => s.response.usage.cachedTokens > 0).length;
+          const point = {
+            concurrency,
+            requests: run.samples.length,
+            errors: run.errors,
+            ...(run.firstError !== undefined ? { firstError: run.firstError } : {}),
+            requestsPerSecond: round(run.samples.length / (run.elapsedMs / 1000), 3),
+            latencyMs: summarize(run.samples.map((s) => s.wallMs)),
+            answersFromCache: cached,
+            serverCpuMsPerRequest: round(
+              (used.main + used.other - cpu.main - cpu.other) / Math.max(1, run.samples.length),
+              1,
+            ),
+          };
+          log(
+            `prefix c=${concurrency} ${transport} [${mode}]: ${point.requestsPerSecond} req/s, p50 ${round(point.latencyMs.p50)} ms, ${cached} of ${point.requests} from the cache${run.errors ? `, ${run.errors} errors (${run.firstError})` : ''}`,
+          );
+          return point;
+        } finally {
+          if (client !== inlineClient) await client.close();
+        }
+      });
+    }
+    const rps = (mode: string) => (modes[mode] as { requestsPerSecond: number }).requestsPerSecond;
+    const throughputRatio = round(rps('cache on') / rps('cache off'), 2);
+    const off = answers['cache off'] ?? [];
+    const on = answers['cache on'] ?? [];
+    const differing = off.filter((answer, i) => on[i] !== undefined && on[i] !== answer).length;
+    log(
+      `prefix ${transport}: cache on / off at c=${concurrency} = ${throughputRatio}x; ${differing} answers differ`,
+    );
+    transports[transport] = { modes, throughputRatio, answersDiffering: differing };
   }
-  const rps = (mode: string) => (modes[mode] as { requestsPerSecond: number }).requestsPerSecond;
-  const throughputRatio = round(rps('cache on') / rps('cache off'), 2);
-  const off = answers['cache off'] ?? [];
-  const on = answers['cache on'] ?? [];
-  const differing = off.filter((answer, i) => on[i] !== undefined && on[i] !== answer).length;
-  log(
-    `prefix: cache on / off at c=${concurrency} = ${throughputRatio}x; ${differing} answers differ`,
-  );
   return {
     images,
     questionsPerImage: questions,
     maxTokens,
     sequential,
-    concurrent: { modes, throughputRatio, answersDiffering: differing },
+    concurrent: transports,
   };
 }

@@ -10,13 +10,15 @@ export interface RunningServer {
 /**
  * The real server, in this process, on a free port, serving the bundled magma-tiny-som;
  * resolves once it is ready. One engine thread each way: the test machine's cores are shared.
+ * `env` adds or overrides settings (MAGMA_REDIS_URL for batch jobs).
  */
-export async function startBundledServer(): Promise<RunningServer> {
+export async function startBundledServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const config = loadConfig({
     MAGMA_PORT: '0',
     MAGMA_LOG_LEVEL: 'silent',
     MAGMA_INTRA_OP_THREADS: '1',
     MAGMA_INTER_OP_THREADS: '1',
+    ...env,
   });
   const server = await createServer(config);
   const url = await server.listen();

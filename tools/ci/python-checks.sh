@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI for the Python model tools (tools/tiny-model, tools/magma_onnx, tools/reference):
-#   1. byte-compile and lint (pyflakes) everything under tools/;
+#   1. byte-compile and lint (pyflakes) everything under tools/ and bench/baseline/;
 #   2. a smoke run of the whole model pipeline on a few scenes, in a temp folder: data generation,
 #      a few training steps, ONNX export, PyTorch-vs-Node parity fixtures checked by the engine's
 #      parity test, fp16-edge and external-data variants of the bundle loaded by the engine, and
@@ -31,8 +31,9 @@ trap cleanup EXIT
 
 step() { printf '\n==== python-checks: %s (%ds so far)\n' "$*" "$SECONDS"; }
 
-# The tools' sources, without generated data and training runs (git-ignored, possibly huge).
-mapfile -t sources < <(find tools -name '*.py' -not -path 'tools/tiny-model/data*' \
+# The tools' sources, without generated data and training runs (git-ignored, possibly huge),
+# and the benchmark's Python baseline server (bench/baseline/).
+mapfile -t sources < <(find tools bench/baseline -name '*.py' -not -path 'tools/tiny-model/data*' \
   -not -path 'tools/tiny-model/runs/*' | sort)
 ((${#sources[@]})) || { echo "no Python sources found under tools/" >&2; exit 1; }
 

@@ -9,6 +9,12 @@ import {
 import { ErrorDataSchema } from './errors.js';
 import { GenerationOptionsSchema } from './generation.js';
 import { HealthSchema, ReadinessSchema, ServerInfoSchema } from './health.js';
+import {
+  BatchCreateRequestSchema,
+  BatchItemResultSchema,
+  BatchResultsPageSchema,
+  BatchStatusSchema,
+} from './jobs.js';
 import { MarkListSchema, MarkSchema } from './mark.js';
 import {
   ChatCompletionChunkSchema,
@@ -43,6 +49,10 @@ const CONTRACT: Readonly<Record<string, { schema: ZodType; io: 'input' | 'output
   ChatCompletionChunk: { schema: ChatCompletionChunkSchema, io: 'output' },
   ModelList: { schema: ModelListSchema, io: 'output' },
   OpenAIError: { schema: OpenAIErrorSchema, io: 'output' },
+  BatchCreateRequest: { schema: BatchCreateRequestSchema, io: 'input' },
+  BatchStatus: { schema: BatchStatusSchema, io: 'output' },
+  BatchItemResult: { schema: BatchItemResultSchema, io: 'output' },
+  BatchResultsPage: { schema: BatchResultsPageSchema, io: 'output' },
 };
 
 /** Names of the published schemas (the file names of `json/<name>.json`). */

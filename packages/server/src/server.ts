@@ -34,6 +34,8 @@ import { WorkQueue } from './queue/work-queue.js';
 import type { ServerServices } from './trpc/context.js';
 import { mountTrpc } from './trpc/mount.js';
 import { appRouter } from './trpc/router.js';
+import { findPlaygroundDir } from './playground/assets-dir.js';
+import { servePlayground } from './playground/serve-playground.js';
 import { serverVersion } from './version.js';
 
 export interface CreateServerOptions {
@@ -43,6 +45,8 @@ export interface CreateServerOptions {
    * accepted, so the server can answer /ready (503) while it is still being made.
    */
   readonly engine?: ServingEngine | Promise<ServingEngine>;
+  /** Where the built playground page is, instead of this package's playground/ (tests). */
+  readonly playgroundDir?: string;
 }
 
 export interface MagmaServer {
@@ -202,6 +206,15 @@ export async function createServer(
   // OpenAI-compatible and REST routes under /v1, and GET /openapi.json.
   if (config.role !== 'worker') {
     await registerHttpApis(app, { config, services, access, state, version });
+  }
+  // The playground page at / (packages/playground, built into this package's playground/).
+  if (config.playground && config.role !== 'worker') {
+    const dir = options.playgroundDir ?? findPlaygroundDir();
+    if (dir === undefined) {
+      app.log.warn('the playground page is not built (npm run build): / is not served');
+    } else {
+      await servePlayground(app, dir);
+    }
   }
 
   const ownsEngine = options.engine === undefined;

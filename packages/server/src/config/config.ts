@@ -78,6 +78,8 @@ export interface ServerConfig {
   /** Open connections at most; more are refused at once by Node (0 = no cap). */
   readonly maxConnections: number;
   readonly logLevel: LogLevel;
+  /** Serve the playground page (built by packages/playground) at `/`. */
+  readonly playground: boolean;
   /** api: HTTP only, no model; worker: runs batch jobs, HTTP for health and metrics only; all: both. */
   readonly role: ServerRole;
   /** Redis for batch jobs (redis:// or rediss://); empty = batch jobs off. */
@@ -118,6 +120,11 @@ const list = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0),
 );
+
+const boolean = z
+  .string()
+  .regex(/^(true|false)$/i, 'must be true or false')
+  .transform((value) => value.toLowerCase() === 'true');
 
 /** `true`/`false`, a hop count, or a comma list of proxy addresses or CIDRs. */
 const trustProxy = z.string().transform((value, ctx): boolean | number | string[] => {
@@ -236,6 +243,7 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     () => 'info',
   ),
+  playground: setting('MAGMA_PLAYGROUND', boolean, () => true),
   role: setting('MAGMA_ROLE', z.enum(['api', 'worker', 'all']), () => 'all'),
   redisUrl: setting(
     'MAGMA_REDIS_URL',

@@ -1,7 +1,13 @@
-import { ERROR_CATALOG, ERROR_CODES, contractJsonSchemas, errorData } from '@magma-som/schemas';
+import {
+  ERROR_CATALOG,
+  ERROR_CODES,
+  JOB_LIMITS,
+  contractJsonSchemas,
+  errorData,
+} from '@magma-som/schemas';
 import type { ErrorCode } from '@magma-som/schemas';
 import { openAIErrorType } from '../openai/errors.js';
-import { askExamples, chatExamples } from './examples.js';
+import { askExamples, batchExamples, chatExamples } from './examples.js';
 
 export interface OpenApiOptions {
   readonly version: string;
@@ -35,6 +41,28 @@ const ASK_ERRORS: readonly ErrorCode[] = [
   'INTERNAL',
 ];
 const LIST_ERRORS: readonly ErrorCode[] = ['UNAUTHORIZED', 'RATE_LIMITED', 'MODEL_NOT_READY'];
+/** Errors of the batch routes that read or change one batch. */
+const BATCH_ERRORS: readonly ErrorCode[] = [
+  'INVALID_INPUT',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'JOBS_NOT_ENABLED',
+];
+const BATCH_CREATE_ERRORS: readonly ErrorCode[] = [
+  'INVALID_INPUT',
+  'UNAUTHORIZED',
+  'IMAGE_NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'IDEMPOTENCY_KEY_REUSED',
+  'RATE_LIMITED',
+  'OVERLOADED',
+  'INTERNAL',
+  'JOBS_NOT_ENABLED',
+];
+/** An example batch id for the documented path parameter. */
+const EXAMPLE_BATCH_ID = 'batch_Qm9vWkF0YjRoZ2V4aXN0cw';
 
 /**
  * The OpenAPI 3.1 document of the plain HTTP API: OpenAI-compatible routes, REST, and the open
@@ -71,6 +99,12 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
     tags: [
       { name: 'openai', description: 'OpenAI-compatible' },
       { name: 'rest', description: 'Plain REST and server-sent events' },
+      {
+        name: 'jobs',
+        description:
+          'Batch jobs: many asks answered by worker processes through Redis (needs MAGMA_REDIS_URL; ' +
+          'else JOBS_NOT_ENABLED). See docs/DEPLOYMENT.md.',
+      },
       { name: 'operations', description: 'Probes, metrics and this document (no API key)' },
     ],
     security: [{}, { bearerAuth: [] }, { apiKeyHeader: [] }],
@@ -199,6 +233,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
           },
         },
       },
+      ...batchPaths(),
       '/health': openRoute('health', 'The process is alive', ref('Health')),
       '/ready': {
         get: {
@@ -252,6 +287,112 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
             'An API key, when the server runs with MAGMA_API_KEYS (else none is needed).',
         },
         apiKeyHeader: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+      },
+    },
+  };
+}
+
+/** The REST routes of batch jobs (rest/jobs-routes.ts). */
+function batchPaths(): Json {
+  const batchId = {
+    name: 'batchId',
+    in: 'path',
+    required: true,
+    description: 'The id `create` answered.',
+    schema: { type: 'string', pattern: '^batch_[A-Za-z0-9_-]{22}$' },
+    example: EXAMPLE_BATCH_ID,
+  };
+  const status = (description: string): Json => ({
+    description,
+    headers: requestIdHeader(),
+    content: json(ref('BatchStatus')),
+  });
+  return {
+    '/v1/som/batches': {
+      post: {
+        tags: ['jobs'],
+        operationId: 'createBatch',
+        summary: 'Submit many asks as one batch',
+        description:
+          'Each item is an `AskRequest` (images inline as base64 or data URLs, or the id of an ' +
+          'upload this server holds); the body may be up to MAGMA_JOB_MAX_BODY_BYTES and hold up ' +
+          'to MAGMA_JOB_MAX_ITEMS items. Workers run the items; poll the status and read the ' +
+          'results. With an `idempotencyKey`, the same key and items answer the batch made the ' +
+          'first time (resume after an interruption); other items under a used key are refused.',
+        requestBody: {
+          required: true,
+          content: json(ref('BatchCreateRequest'), { examples: batchExamples() }),
+        },
+        responses: {
+          '202': status('The batch, queued (or the batch an earlier request made with the key).'),
+          ...errorResponses(BATCH_CREATE_ERRORS, 'ErrorData'),
+        },
+      },
+    },
+    '/v1/som/batches/{batchId}': {
+      get: {
+        tags: ['jobs'],
+        operationId: 'batchStatus',
+        summary: 'Progress of a batch',
+        parameters: [batchId],
+        responses: {
+          '200': status('Its state and counts (done, failed, cancelled, pending of total).'),
+          ...errorResponses(BATCH_ERRORS, 'ErrorData'),
+        },
+      },
+    },
+    '/v1/som/batches/{batchId}/results': {
+      get: {
+        tags: ['jobs'],
+        operationId: 'batchResults',
+        summary: 'A page of results, in item order',
+        description:
+          'Results of items `cursor` .. `cursor + limit - 1` that have one; `pending` counts those ' +
+          'still running. Read the next page from `nextCursor` (absent on the last page).',
+        parameters: [
+          batchId,
+          {
+            name: 'cursor',
+            in: 'query',
+            description: 'First item index of the page.',
+            schema: { type: 'integer', minimum: 0, default: 0 },
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            description: 'Items per page.',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: JOB_LIMITS.maxPageSize,
+              default: JOB_LIMITS.defaultPageSize,
+            },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'One page.',
+            headers: requestIdHeader(),
+            content: json(ref('BatchResultsPage')),
+          },
+          ...errorResponses(BATCH_ERRORS, 'ErrorData'),
+        },
+      },
+    },
+    '/v1/som/batches/{batchId}/cancel': {
+      post: {
+        tags: ['jobs'],
+        operationId: 'cancelBatch',
+        summary: 'Cancel what has not run yet',
+        description:
+          'Every item without a result gets a CANCELLED result (an item running at that moment ' +
+          'finishes, but its answer is dropped) and the batch ends as `cancelled`. A finished ' +
+          'batch is answered as it is.',
+        parameters: [batchId],
+        responses: {
+          '200': status('The batch after cancelling.'),
+          ...errorResponses(BATCH_ERRORS, 'ErrorData'),
+        },
       },
     },
   };

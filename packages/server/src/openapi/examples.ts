@@ -37,6 +37,19 @@ export function askExamples() {
   };
 }
 
+export function batchExamples() {
+  const { ask, markedImage } = askExamples();
+  return {
+    batch: {
+      summary: 'Two asks as one batch, safe to submit again',
+      value: {
+        items: [ask.value, { ...markedImage.value, returnMarkedImage: false }],
+        idempotencyKey: 'labels-2026-12-01',
+      },
+    },
+  };
+}
+
 export function chatExamples(model: string) {
   const message = (text: string) => ({
     role: 'user',

@@ -10,6 +10,8 @@ import { OPENAPI_FILE, openApiFileText } from '../../src/openapi/file.js';
 import { serverVersion } from '../../src/version.js';
 import { startTestEngine, startTestServer } from '../server/helpers.js';
 import type { RunningServer } from '../server/helpers.js';
+import { startRedis } from '../jobs/redis.js';
+import type { TestRedis } from '../jobs/redis.js';
 import { parseSse } from './sse.js';
 
 // The OpenAPI document: valid 3.1, in step with the zod contract and the committed copies,
@@ -18,18 +20,21 @@ import { parseSse } from './sse.js';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let engine: Engine;
+let redis: TestRedis;
 let running: RunningServer;
 let served: Json;
 
 beforeAll(async () => {
-  engine = await startTestEngine();
-  running = await startTestServer(engine, { maxTokens: 16 });
+  // With Redis, so the documented batch routes can be called too.
+  [engine, redis] = await Promise.all([startTestEngine(), startRedis()]);
+  running = await startTestServer(engine, { maxTokens: 16, redisUrl: redis.url });
   served = (await (await fetch(`${running.url}/openapi.json`)).json()) as Json;
 }, 180_000);
 
 afterAll(async () => {
   await running?.server.shutdown();
   await engine?.close();
+  await redis?.stop();
 });
 
 /** The zod schema behind a component reference. */
@@ -86,6 +91,10 @@ describe('the document', () => {
         '/v1/models/{id}',
         '/v1/som/ask',
         '/v1/som/ask/stream',
+        '/v1/som/batches',
+        '/v1/som/batches/{batchId}',
+        '/v1/som/batches/{batchId}/results',
+        '/v1/som/batches/{batchId}/cancel',
       ].sort(),
     );
     expect(Object.keys(served['x-error-catalog'])).toEqual([...ERROR_CODES]);
@@ -123,7 +132,7 @@ describe('every documented example, against the server', () => {
       })),
     );
 
-  it('request body examples answer 200 in the documented shape', async () => {
+  it('request body examples answer their documented 2xx in the documented shape', async () => {
     let executed = 0;
     for (const { path, method, operation } of operations()) {
       const media = operation.requestBody?.content?.['application/json'] as Json | undefined;
@@ -134,8 +143,9 @@ describe('every documented example, against the server', () => {
           body: JSON.stringify(example.value),
         });
         const text = await response.text();
-        expect(response.status, `${path} example ${name}: ${text}`).toBe(200);
-        const ok = operation.responses['200'].content as Json;
+        const documented = Object.keys(operation.responses).find((code) => code.startsWith('2'))!;
+        expect(String(response.status), `${path} example ${name}: ${text}`).toBe(documented);
+        const ok = operation.responses[documented].content as Json;
         if (response.headers.get('content-type')?.startsWith('text/event-stream')) {
           const itemSchema = zodFor(ok['text/event-stream']['x-event-data'].$ref as string);
           const events = parseSse(text).filter((event) => event.data !== '[DONE]');
@@ -147,13 +157,14 @@ describe('every documented example, against the server', () => {
         executed++;
       }
     }
-    // Two ask examples on each of the two REST routes, three chat examples.
-    expect(executed).toBe(7);
+    // Two ask examples on each of the two REST routes, three chat examples, one batch.
+    expect(executed).toBe(8);
   });
 
   it('GET routes answer 200 in the documented shape (path parameters from their examples)', async () => {
     for (const { path, method, operation } of operations()) {
-      if (method !== 'get') continue;
+      // A batch's routes need a batch that exists: the next test.
+      if (method !== 'get' || path.includes('{batchId}')) continue;
       let url = path;
       for (const parameter of (operation.parameters ?? []) as Json[]) {
         url = url.replace(`{${parameter.name}}`, String(parameter.example));
@@ -165,6 +176,52 @@ describe('every documented example, against the server', () => {
       const ref = json?.schema?.$ref as string | undefined;
       if (ref !== undefined) zodFor(ref).parse(await response.json());
       else await response.text();
+    }
+  });
+
+  it('the batch routes answer as documented for a batch made from the documented example', async () => {
+    const document = buildOpenApiDocument({ version: serverVersion(), modelId: DEFAULT_MODEL_ID });
+    const create = (document.paths as Json)['/v1/som/batches'].post as Json;
+    const example = create.requestBody.content['application/json'].examples.batch.value as Json;
+    const created = await fetch(`${running.url}/v1/som/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(example),
+    });
+    expect(created.status).toBe(202);
+    const { batchId } = zodFor(
+      create.responses['202'].content['application/json'].schema.$ref,
+    ).parse(await created.json()) as { batchId: string };
+
+    const batchRoutes = operations().filter(({ path }) => path.includes('{batchId}'));
+    expect(batchRoutes.map(({ method, path }) => `${method} ${path}`).sort()).toEqual([
+      'get /v1/som/batches/{batchId}',
+      'get /v1/som/batches/{batchId}/results',
+      'post /v1/som/batches/{batchId}/cancel',
+    ]);
+    for (const { path, method, operation } of batchRoutes) {
+      const parameters = (operation.parameters ?? []) as Json[];
+      expect(parameters.find((p) => p.name === 'batchId')?.example).toMatch(
+        new RegExp(parameters.find((p) => p.name === 'batchId')!.schema.pattern as string),
+      );
+      const query = parameters.some((p) => p.name === 'limit') ? '?cursor=0&limit=1' : '';
+      const url = `${running.url}${path.replace('{batchId}', batchId)}${query}`;
+      const response = await fetch(url, { method: method.toUpperCase() });
+      expect(response.status, `${method} ${path}`).toBe(200);
+      zodFor(operation.responses['200'].content['application/json'].schema.$ref as string).parse(
+        await response.json(),
+      );
+
+      // The example id is well-formed but names no batch: the documented 404.
+      const unknown = await fetch(
+        `${running.url}${path.replace('{batchId}', parameters[0]!.example as string)}`,
+        { method: method.toUpperCase() },
+      );
+      expect(unknown.status).toBe(404);
+      expect(operation.responses['404']).toBeDefined();
+      zodFor(operation.responses['404'].content['application/json'].schema.$ref as string).parse(
+        await unknown.json(),
+      );
     }
   });
 });

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       apiKeys: [],
       corsOrigins: [],
       logLevel: 'info',
+      playground: true,
     });
     expect(config.modelDir).toBe(resolve(MODEL_DIR));
     expect(existsSync(join(config.modelDir, 'config.json'))).toBe(true);
@@ -69,6 +70,7 @@ describe('loadConfig', () => {
         MAGMA_DECODE_PIXEL_BUDGET: '6000',
         MAGMA_IMAGE_WORKERS: '3',
         MAGMA_LOG_LEVEL: 'warn',
+        MAGMA_PLAYGROUND: 'false',
         MAGMA_ROLE: 'worker',
         MAGMA_REDIS_URL: 'redis://redis.internal:6379/2',
         MAGMA_JOB_MAX_ITEMS: '500',
@@ -126,6 +128,7 @@ describe('loadConfig', () => {
       decodePixelBudget: 6000,
       imageWorkers: 3,
       logLevel: 'warn',
+      playground: false,
       role: 'worker',
       redisUrl: 'redis://redis.internal:6379/2',
       jobMaxItems: 500,
@@ -188,6 +191,7 @@ describe('loadConfig', () => {
     [{ MAGMA_MAX_MARKS: '65' }, [], /MAGMA_MAX_MARKS/],
     [{ MAGMA_REQUEST_TIMEOUT_MS: '1.5' }, [], /MAGMA_REQUEST_TIMEOUT_MS/],
     [{ MAGMA_LOG_LEVEL: 'loud' }, [], /MAGMA_LOG_LEVEL/],
+    [{ MAGMA_PLAYGROUND: 'yes' }, [], /MAGMA_PLAYGROUND="yes" is invalid: must be true or false/],
     [{}, ['--port', 'x'], /--port \(MAGMA_PORT\)="x"/],
     [{}, ['--no-such-flag', '1'], /unknown option --no-such-flag/],
     [{}, ['--port'], /option --port needs a value/],

@@ -1,0 +1,371 @@
+import { BaselineServer } from '../baseline-server.js';
+import { askBody, baselineImages } from '../baseline-images.js';
+import type { BenchImage } from '../baseline-images.js';
+import type { BenchContext } from '../context.js';
+import { ServerHandle } from '../server-handle.js';
+import { percentile, round } from '../stats.js';
+import { ASKS, HEIGHT, MARKS, WIDTH, largeJpeg } from './large-images.js';
+
+// Our server against the seed-style Python baseline (bench/baseline/), both at their shipped
+// defaults and measured interleaved in one run: per image, c1 latency in alternating rounds,
+// then closed-loop throughput at concurrency 8 in alternating rounds, CPU per request from
+// /proc, peak RSS, and /health while 8 asks with 36 MP images are in flight. Both get the same
+// JSON body from the same load generator (fetch). Prefix cache off in every ask ("cache":
+// false): the baseline has none, and repeating one image would otherwise measure the cache.
+
+const ROUNDS = 4;
+const THROUGHPUT_ROUNDS = 2;
+const CONCURRENCY = 8;
+const PARITY_QUESTIONS = 3;
+const HEALTH_EVERY_MS = 20;
+const RSS_EVERY_MS = 50;
+
+interface Target {
+  readonly name: 'ours' | 'baseline';
+  readonly url: string;
+  cpuMs(): number;
+  rssMiB(): number;
+}
+
+interface Answered {
+  readonly wallMs: number;
+  readonly modelMs: number;
+  /** The server's own timings (names as each reports them). */
+  readonly timings: Record<string, number>;
+  readonly answer: string;
+}
+
+async function ask(target: Target, body: string): Promise<Answered> {
+  const sent = performance.now();
+  const response = await fetch(`${target.url}/v1/som/ask`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  const text = await response.text();
+  const wallMs = performance.now() - sent;
+  if (!response.ok)
+    throw new Error(`${target.name}: HTTP ${response.status}: ${text.slice(0, 300)}`);
+  const json = JSON.parse(text) as { answer: string; timings: Record<string, number> };
+  const t = json.timings;
+  // ours reports the model's stages, the baseline its sum (vision + prefill + decode) as modelMs
+  const modelMs = t['modelMs'] ?? t['visionMs']! + t['prefillMs']! + t['decodeMs']!;
+  return { wallMs, modelMs, timings: t, answer: json.answer };
+}
+
+/** Closed loop: `concurrency` callers until `requests` are answered or `seconds` have passed. */
+async function closedLoop(
+  target: Target,
+  bodies: readonly string[],
+  concurrency: number,
+  limit: { requests?: number; seconds?: number },
+) {
+  const samples: Answered[] = [];
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const cpuBefore = target.cpuMs();
+  const started = performance.now();
+  const more = (): boolean =>
+    limit.requests !== undefined
+      ? next < limit.requests
+      : performance.now() - started < limit.seconds! * 1000;
+  const caller = async (): Promise<void> => {
+    while (more()) {
+      const i = next++;
+      try {
+        samples.push(await ask(target, bodies[i % bodies.length]!));
+      } catch (error) {
+        errors++;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, caller));
+  const elapsedMs = performance.now() - started;
+  return {
+    samples,
+    errors,
+    firstError,
+    elapsedMs,
+    cpuMs: target.cpuMs() - cpuBefore,
+  };
+}
+
+/** value = ours / baseline over the pooled samples; min..max over the rounds. */
+function ratio(value: number, perRound: readonly number[]) {
+  return {
+    value: round(value, 3),
+    min: round(Math.min(...perRound), 3),
+    max: round(Math.max(...perRound), 3),
+  };
+}
+
+const p = (values: readonly number[], q: number): number => round(percentile(values, q));
+
+async function latency(targets: readonly [Target, Target], image: BenchImage, requests: number) {
+  const perRound = Math.ceil(requests / ROUNDS);
+  const all: [Answered[], Answered[]] = [[], []];
+  const roundP50: Array<[number, number, number, number]> = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const stats: number[] = [];
+    for (const [k, target] of targets.entries()) {
+      const run = await closedLoop(target, image.bodies, 1, { requests: perRound });
+      if (run.errors > 0) throw new Error(`c1 ${image.name}: ${run.firstError}`);
+      all[k]!.push(...run.samples);
+      stats.push(
+        percentile(
+          run.samples.map((s) => s.wallMs),
+          50,
+        ),
+        percentile(
+          run.samples.map((s) => s.wallMs - s.modelMs),
+          50,
+        ),
+      );
+    }
+    roundP50.push(stats as [number, number, number, number]);
+  }
+  const timing = (samples: Answered[], name: string) =>
+    p(
+      samples.map((s) => s.timings[name] ?? NaN),
+      50,
+    );
+  const side = (samples: Answered[]) => ({
+    requests: samples.length,
+    // where the non-model time goes, p50 of each: image (decode + marks), preprocessing,
+    // queue (ours), and transport = wall - the server's totalMs (HTTP, JSON, framework, client)
+    partsMs: {
+      image: timing(samples, 'imageMs'),
+      preprocess: timing(samples, 'preprocessMs'),
+      queue: timing(samples, 'queueMs'),
+      transport: p(
+        samples.map((s) => s.wallMs - s.timings['totalMs']!),
+        50,
+      ),
+    },
+    wallMs: {
+      p50: p(
+        samples.map((s) => s.wallMs),
+        50,
+      ),
+      p95: p(
+        samples.map((s) => s.wallMs),
+        95,
+      ),
+    },
+    modelMs: {
+      p50: p(
+        samples.map((s) => s.modelMs),
+        50,
+      ),
+    },
+    nonModelMs: {
+      p50: p(
+        samples.map((s) => s.wallMs - s.modelMs),
+        50,
+      ),
+      p95: p(
+        samples.map((s) => s.wallMs - s.modelMs),
+        95,
+      ),
+    },
+  });
+  const ours = side(all[0]);
+  const baseline = side(all[1]);
+  return {
+    ours,
+    baseline,
+    ratio: {
+      wallP50: ratio(
+        ours.wallMs.p50 / baseline.wallMs.p50,
+        roundP50.map((s) => s[0] / s[2]),
+      ),
+      nonModelP50: ratio(
+        ours.nonModelMs.p50 / baseline.nonModelMs.p50,
+        roundP50.map((s) => s[1] / s[3]),
+      ),
+    },
+  };
+}
+
+async function throughput(targets: readonly [Target, Target], image: BenchImage, seconds: number) {
+  const totals = targets.map(() => ({ requests: 0, errors: 0, ms: 0, cpuMs: 0 }));
+  const rounds: Array<{ rps: number[]; cpu: number[] }> = [];
+  for (let r = 0; r < THROUGHPUT_ROUNDS; r++) {
+    const rps: number[] = [];
+    const cpu: number[] = [];
+    for (const [k, target] of targets.entries()) {
+      const run = await closedLoop(target, image.bodies, CONCURRENCY, {
+        seconds: seconds / THROUGHPUT_ROUNDS,
+      });
+      if (run.samples.length === 0) throw new Error(`c8 ${image.name}: ${run.firstError}`);
+      const total = totals[k]!;
+      total.requests += run.samples.length;
+      total.errors += run.errors;
+      total.ms += run.elapsedMs;
+      total.cpuMs += run.cpuMs;
+      rps.push((run.samples.length * 1000) / run.elapsedMs);
+      cpu.push(run.cpuMs / run.samples.length);
+    }
+    rounds.push({ rps, cpu });
+  }
+  const side = (t: (typeof totals)[number]) => ({
+    requests: t.requests,
+    errors: t.errors,
+    seconds: round(t.ms / 1000, 1),
+    requestsPerSecond: round((t.requests * 1000) / t.ms),
+    cpuMsPerRequest: round(t.cpuMs / t.requests, 1),
+  });
+  const ours = side(totals[0]!);
+  const baseline = side(totals[1]!);
+  return {
+    ours,
+    baseline,
+    ratio: {
+      requestsPerSecond: ratio(
+        ours.requestsPerSecond / baseline.requestsPerSecond,
+        rounds.map((x) => x.rps[0]! / x.rps[1]!),
+      ),
+      cpuMsPerRequest: ratio(
+        ours.cpuMsPerRequest / baseline.cpuMsPerRequest,
+        rounds.map((x) => x.cpu[0]! / x.cpu[1]!),
+      ),
+    },
+  };
+}
+
+/** The same asks to both servers, one at a time: the answers must be identical. */
+async function parity(targets: readonly [Target, Target], images: readonly BenchImage[]) {
+  const differing: Array<{ image: string; ours: string; baseline: string }> = [];
+  let asked = 0;
+  for (const image of images) {
+    for (const body of image.bodies.slice(0, PARITY_QUESTIONS)) {
+      const [ours, baseline] = [await ask(targets[0], body), await ask(targets[1], body)];
+      asked++;
+      if (ours.answer !== baseline.answer)
+        differing.push({ image: image.name, ours: ours.answer, baseline: baseline.answer });
+    }
+  }
+  return { asked, identical: asked - differing.length, differing };
+}
+
+/** 8 concurrent asks with a 36 MP JPEG while /health is polled (and, for ours, the event loop read). */
+async function largeImages(target: Target, asks: number, body: string, ours?: ServerHandle) {
+  const rssBefore = target.rssMiB();
+  let rssPeak = rssBefore;
+  const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, target.rssMiB())), RSS_EVERY_MS);
+  ours?.resetLoopDelay();
+  let done = false;
+  const started = performance.now();
+  const runs = Promise.allSettled(Array.from({ length: asks }, () => ask(target, body))).finally(
+    () => (done = true),
+  );
+  const healthMs: number[] = [];
+  while (!done) {
+    const probe = performance.now();
+    await (await fetch(`${target.url}/health`)).arrayBuffer();
+    if (!done) healthMs.push(performance.now() - probe);
+    await new Promise((resolve) => setTimeout(resolve, HEALTH_EVERY_MS));
+  }
+  const outcomes = await runs;
+  clearInterval(rssTimer);
+  const loop = await ours?.readLoopDelay();
+  const failed = outcomes.filter((o) => o.status === 'rejected');
+  return {
+    asks,
+    errors: failed.length,
+    firstError: failed.length > 0 ? String(failed[0]!.reason) : undefined,
+    seconds: round((performance.now() - started) / 1000, 1),
+    healthProbes: healthMs.length,
+    healthMs: { p50: p(healthMs, 50), p99: p(healthMs, 99), max: p(healthMs, 100) },
+    ...(loop ? { eventLoopMs: { p99: round(loop.p99), max: round(loop.max) } } : {}),
+    rssMiB: { before: round(rssBefore, 1), peak: round(rssPeak, 1) },
+  };
+}
+
+export async function baseline(context: BenchContext) {
+  const { settings, log } = context;
+  const modelDir = process.env['MAGMA_MODEL_DIR']!;
+  const images = await baselineImages(settings.maxTokens);
+  const large = askBody(await largeJpeg(), MARKS, 'What colour is mark #2?', settings.maxTokens);
+  const python = await BaselineServer.start(modelDir);
+  let node: ServerHandle | undefined;
+  try {
+    node = await ServerHandle.start({ batching: {}, shippedDefaults: true });
+    const server = node;
+    const targets: [Target, Target] = [
+      {
+        name: 'ours',
+        url: server.url,
+        cpuMs: () => {
+          const cpu = server.cpuMs();
+          return cpu.main + cpu.other;
+        },
+        rssMiB: () => server.rssMiB(),
+      },
+      {
+        name: 'baseline',
+        url: python.url,
+        cpuMs: () => python.cpuMs(),
+        rssMiB: () => python.rssMiB(),
+      },
+    ];
+    const peaks = { ours: 0, baseline: 0 };
+    const rssTimer = setInterval(() => {
+      for (const t of targets) peaks[t.name] = Math.max(peaks[t.name], t.rssMiB());
+    }, RSS_EVERY_MS);
+    try {
+      for (const t of targets) await closedLoop(t, images[2]!.bodies, 2, { requests: 8 }); // warm-up
+
+      const check = await parity(targets, images);
+      if (check.differing.length > 0) {
+        log(
+          `!!!!! PARITY FAILED: ${check.differing.length} of ${check.asked} answers differ between ours and the baseline !!!!!`,
+        );
+        for (const d of check.differing.slice(0, 5))
+          log(
+            `!!!!!   ${d.image}: ours ${JSON.stringify(d.ours)}, baseline ${JSON.stringify(d.baseline)}`,
+          );
+      } else log(`parity: ${check.identical}/${check.asked} identical answers`);
+
+      const perImage = [];
+      for (const image of images) {
+        const c1 = await latency(targets, image, settings.baselineRequests);
+        const c8 = await throughput(targets, image, settings.baselineSeconds);
+        log(
+          `${image.name}: c1 p50 ${c1.ours.wallMs.p50} vs ${c1.baseline.wallMs.p50} ms (x${c1.ratio.wallP50.value}), non-model p50 ${c1.ours.nonModelMs.p50} vs ${c1.baseline.nonModelMs.p50} ms (x${c1.ratio.nonModelP50.value}); c8 ${c8.ours.requestsPerSecond} vs ${c8.baseline.requestsPerSecond} req/s (x${c8.ratio.requestsPerSecond.value}); CPU/request ${c8.ours.cpuMsPerRequest} vs ${c8.baseline.cpuMsPerRequest} ms`,
+        );
+        perImage.push({ image: image.name, bytes: image.bytes, c1, c8 });
+      }
+      const asks = settings.quick ? 2 : ASKS;
+      const largeResults = {
+        image: `${WIDTH}x${HEIGHT} JPEG, ${MARKS.length} marks`,
+        ours: await largeImages(targets[0], asks, large, server),
+        baseline: await largeImages(targets[1], asks, large),
+      };
+      log(
+        `large images: /health p99 ours ${largeResults.ours.healthMs.p99} ms, baseline ${largeResults.baseline.healthMs.p99} ms; RSS peak ours ${largeResults.ours.rssMiB.peak} MiB, baseline ${largeResults.baseline.rssMiB.peak} MiB`,
+      );
+      return {
+        settings: {
+          c1RequestsPerServer: Math.ceil(settings.baselineRequests / ROUNDS) * ROUNDS,
+          rounds: ROUNDS,
+          c8SecondsPerServer: settings.baselineSeconds,
+          throughputRounds: THROUGHPUT_ROUNDS,
+          maxTokens: settings.maxTokens,
+          marks: 5,
+        },
+        parity: check,
+        images: perImage,
+        largeImages: largeResults,
+        peakRssMiB: { ours: round(peaks.ours, 1), baseline: round(peaks.baseline, 1) },
+      };
+    } finally {
+      clearInterval(rssTimer);
+    }
+  } finally {
+    await node?.stop();
+    await python.stop();
+  }
+}
