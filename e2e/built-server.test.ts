@@ -100,9 +100,9 @@ function expectWellFormed(response: AskResponse): void {
 
 it('the SDK and schemas these tests import are the built ones', () => {
   const require = createRequire(import.meta.url);
-  for (const name of ['@magma-som/sdk', '@magma-som/schemas']) {
-    expect(require.resolve(name)).toMatch(/\/dist\/index\.c?js$/);
-  }
+  // Node resolves the SDK to its Node entry (the "node" condition), schemas to its index.
+  expect(require.resolve('@magma-som/sdk')).toMatch(/\/sdk\/dist\/node\.cjs$/);
+  expect(require.resolve('@magma-som/schemas')).toMatch(/\/schemas\/dist\/index\.cjs$/);
   expect(existsSync(cli)).toBe(true);
 });
 
