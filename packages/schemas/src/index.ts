@@ -1,5 +1,6 @@
 export * from './limits.js';
 export * from './mark.js';
+export * from './mark-box.js';
 export * from './image.js';
 export * from './generation.js';
 export * from './ask.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS } from './limits.js';
+import { markBoxIssues } from './mark-box.js';
 
 const coordinate = z.number().finite().min(0, 'must be >= 0');
 
@@ -26,20 +27,7 @@ export const MarkSchema = z
     style: MarkStyleSchema.optional(),
   })
   .superRefine((mark, ctx) => {
-    if (!(mark.x1 < mark.x2)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['x2'],
-        message: 'x2 must be greater than x1 (zero-width or inverted box)',
-      });
-    }
-    if (!(mark.y1 < mark.y2)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['y2'],
-        message: 'y2 must be greater than y1 (zero-height or inverted box)',
-      });
-    }
+    for (const issue of markBoxIssues(mark)) ctx.addIssue({ code: 'custom', ...issue });
   });
 
 /** Up to 64 marks with unique labels. */

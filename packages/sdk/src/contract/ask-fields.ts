@@ -4,7 +4,7 @@
 // request with the original; test/contract.test.ts holds the two to the same answers.
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
-import { DEFAULT_LIMITS } from '@magma-som/schemas/plain';
+import { DEFAULT_LIMITS, markBoxIssues } from '@magma-som/schemas/plain';
 
 // zod/mini has no messages of its own; this bundled copy of zod is the SDK's alone.
 z.config(en());
@@ -27,20 +27,7 @@ const MarkSchema = z
   })
   .check(
     z.superRefine((mark, ctx) => {
-      if (!(mark.x1 < mark.x2)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['x2'],
-          message: 'x2 must be greater than x1 (zero-width or inverted box)',
-        });
-      }
-      if (!(mark.y1 < mark.y2)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['y2'],
-          message: 'y2 must be greater than y1 (zero-height or inverted box)',
-        });
-      }
+      for (const issue of markBoxIssues(mark)) ctx.addIssue({ code: 'custom', ...issue });
     }),
   );
 
