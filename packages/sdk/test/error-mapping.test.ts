@@ -9,7 +9,6 @@ import {
   InferenceFailedError,
   InternalServerError,
   InvalidMarksError,
-  MagmaError,
   NotFoundError,
   OverloadedError,
   PayloadTooLargeError,
@@ -19,10 +18,11 @@ import {
   UnprocessableEntityError,
   createClient,
 } from '../src/index.js';
-import type { MagmaClient } from '../src/index.js';
+import type { MagmaClient, MagmaError } from '../src/index.js';
 import { FaultServer, rawResponse, trpcError } from './support/fault-server.js';
 import type { Fault } from './support/fault-server.js';
 import { noisePng, smallPng } from './support/images.js';
+import { failure } from './support/failure.js';
 import { API_KEY, startRealServer } from './support/real-server.js';
 import type { RunningServer } from './support/real-server.js';
 
@@ -30,15 +30,6 @@ import type { RunningServer } from './support/real-server.js';
 // what only a proxy or another server in front of it would.
 
 let image: Buffer;
-
-async function failure(promise: Promise<unknown>): Promise<MagmaError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MagmaError);
-  return error as MagmaError;
-}
 
 const question = (extra: Record<string, unknown> = {}) => ({
   image,

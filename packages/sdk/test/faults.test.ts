@@ -6,7 +6,6 @@ import {
   AuthenticationError,
   InternalServerError,
   InvalidInputError,
-  MagmaError,
   NotFoundError,
   PayloadTooLargeError,
   RateLimitError,
@@ -23,6 +22,7 @@ import {
   trpcError,
 } from './support/fault-server.js';
 import { smallPng } from './support/images.js';
+import { failure } from './support/failure.js';
 
 let server: FaultServer;
 let client: MagmaClient;
@@ -47,15 +47,6 @@ function makeClient(options: Partial<ClientOptions> = {}): MagmaClient {
 }
 
 const question = () => ({ image, prompt: 'What is in #1?', marks: [[1, 1, 20, 20] as const] });
-
-async function failure(promise: Promise<unknown>): Promise<MagmaError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MagmaError);
-  return error as MagmaError;
-}
 
 beforeAll(async () => {
   image = await smallPng();
