@@ -1,17 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serverPackageRoot } from './package-root.js';
 
 /** The server package's version, read from its package.json (found from src/ and dist/ alike). */
 export function serverVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 4; depth++) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === '@magma-som/server' && pkg.version) return pkg.version;
-    }
-    dir = dirname(dir);
-  }
-  return '0.0.0';
+  const root = serverPackageRoot(import.meta.url);
+  if (root === undefined) return '0.0.0';
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    name?: string;
+    version?: string;
+  };
+  return pkg.name === '@magma-som/server' && pkg.version ? pkg.version : '0.0.0';
 }

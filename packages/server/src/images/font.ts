@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { GlobalFonts } from '@napi-rs/canvas';
+import { serverPackageRoot } from '../package-root.js';
 
 /**
  * Mark labels are drawn with Liberation Sans Regular, which has Arial's metrics (Magma's
@@ -15,19 +15,14 @@ export const LABEL_FONT_FAMILY = 'MagmaSomLabelSans';
 
 let registered = false;
 
-/**
- * Finds assets/fonts/ by walking up from this module: it sits two levels below the package
- * root in src/images/ (vitest, tsx) and one or two levels below it in the tsup build (dist/).
- */
+/** assets/fonts/ at the root of this package, wherever this module sits (src/ or dist/). */
 function findFontFile(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'assets', 'fonts', FONT_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`bundled font assets/fonts/${FONT_FILE} not found`);
-    dir = parent;
+  const root = serverPackageRoot(import.meta.url);
+  const candidate = root === undefined ? undefined : join(root, 'assets', 'fonts', FONT_FILE);
+  if (candidate === undefined || !existsSync(candidate)) {
+    throw new Error(`bundled font assets/fonts/${FONT_FILE} not found`);
   }
+  return candidate;
 }
 
 /** Registers the bundled label font once per process; later calls do nothing. */

@@ -1,22 +1,15 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { serverPackageRoot } from '../package-root.js';
 
 /**
  * The built playground page: `playground/` at the root of this package, written there by
- * packages/playground's build (`npm run build`) and shipped with the package. Found by walking
- * up from this module to the package root, so it works from src/ (tsx, vitest) and from dist/.
- * Undefined when the page has not been built.
+ * packages/playground's build (`npm run build`) and shipped with the package. Undefined when the
+ * page has not been built.
  */
 export function findPlaygroundDir(from: string = import.meta.url): string | undefined {
-  let dir = dirname(fileURLToPath(from));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) {
-      const candidate = join(dir, 'playground');
-      return existsSync(join(candidate, 'index.html')) ? candidate : undefined;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
+  const root = serverPackageRoot(from);
+  if (root === undefined) return undefined;
+  const candidate = join(root, 'playground');
+  return existsSync(join(candidate, 'index.html')) ? candidate : undefined;
 }
