@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { rssMiB, statCpuMs } from './proc.js';
 
 // The benchmark's handle on the seed-style Python baseline (bench/baseline/server.py): a child
 // process with FastAPI + uvicorn (one worker) + PyTorch, tuned as such a server would be
@@ -15,7 +15,6 @@ const SERVER = fileURLToPath(new URL('./baseline/server.py', import.meta.url));
 const SETUP = 'bash bench/baseline/setup.sh';
 const SETUP_SCRIPT = fileURLToPath(new URL('./baseline/setup.sh', import.meta.url));
 const MODULES = ['fastapi', 'uvicorn', 'torch', 'PIL', 'onnx', 'numpy', 'regex', 'jinja2'];
-const CLOCK_TICKS_PER_SECOND = 100;
 
 export const BASELINE_ENV: Readonly<Record<string, string>> = {
   OPENBLAS_NUM_THREADS: '1',
@@ -101,15 +100,12 @@ export class BaselineServer {
   }
 
   rssMiB(): number {
-    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024;
+    return rssMiB(this.pid);
   }
 
   /** CPU time of the whole process (all threads), user + system, in ms. */
   cpuMs(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+    return statCpuMs(`/proc/${this.pid}/stat`);
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,9 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { EngineOptions } from '../packages/server/src/engine/index.js';
+import { rssMiB, statCpuMs } from './proc.js';
 import type { FromServer, LoopDelay, ToServer } from './protocol.js';
 
 // The benchmark's handle on a server child process: start it, read its RSS and event-loop
@@ -23,9 +24,6 @@ export interface ServerOptions {
    */
   readonly shippedDefaults?: boolean;
 }
-
-/** USER_HZ: the unit of CPU times in /proc on Linux. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 const ENTRY = fileURLToPath(new URL('./server-process.ts', import.meta.url));
 
@@ -85,29 +83,24 @@ export class ServerHandle {
 
   /** Resident set size of the whole server process (main thread, engine worker, native memory), in MiB. */
   rssMiB(): number {
-    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]);
-    return kb / 1024;
+    return rssMiB(this.pid);
   }
 
   /**
-   * CPU time the server has used so far, in ms (user + system, from /proc): its main thread, and
-   * everything else (engine worker, onnxruntime pools, libvips and libuv threads, GC helpers).
+   * CPU time the server's live threads have used so far, in ms (user + system, from /proc): its
+   * main thread, and everything else (engine worker, onnxruntime pools, libvips and libuv
+   * threads, GC helpers).
    */
   cpuMs(): { main: number; other: number } {
-    const ticksToMs = 1000 / CLOCK_TICKS_PER_SECOND;
     let main = 0;
     let other = 0;
     for (const tid of readdirSync(`/proc/${this.pid}/task`)) {
-      let stat: string;
+      let ms: number;
       try {
-        stat = readFileSync(`/proc/${this.pid}/task/${tid}/stat`, 'utf8');
+        ms = statCpuMs(`/proc/${this.pid}/task/${tid}/stat`);
       } catch {
         continue; // the thread ended meanwhile
       }
-      // fields after the parenthesised command: state is field 3, utime 14, stime 15
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = (Number(fields[11]) + Number(fields[12])) * ticksToMs;
       if (Number(tid) === this.pid) main += ms;
       else other += ms;
     }
