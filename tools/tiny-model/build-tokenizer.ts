@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { COLORS, MAX_MARKS, SHAPES, enumerateTaskTexts } from './questions.js';
-import { trainWordingTexts } from './wordings.js';
+import { baseWordingTexts } from './wordings.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = resolve(process.argv[2] ?? join(here, '../../models/magma-tiny-som'));
@@ -137,7 +137,7 @@ function renderPrompt(question: string): string {
 
 /** All strings the model reads or writes: prompts rendered through the template, answers with eot. */
 function taskStrings(): string[] {
-  const texts = [...enumerateTaskTexts(), ...trainWordingTexts(MAX_MARKS, COLORS, SHAPES)];
+  const texts = [...enumerateTaskTexts(), ...baseWordingTexts(MAX_MARKS, COLORS, SHAPES)];
   return [...texts.map(renderPrompt), ...texts.map((t) => `${t}<|eot_id|>`), SYSTEM_PROMPT];
 }
 

@@ -82,7 +82,9 @@ export interface EvalScene {
 
 function phraseFor(rng: Rng, wording: Wording): Phrase {
   if (wording === 'canonical') return canonicalPhrase;
-  return randomPhrase(rng, wording === 'train' ? TRAIN_WORDINGS : HELDOUT_WORDINGS);
+  return wording === 'train'
+    ? randomPhrase(rng, TRAIN_WORDINGS, true)
+    : randomPhrase(rng, HELDOUT_WORDINGS);
 }
 
 /** Scene `index` of `condition` (the in-distribution stream by default) for eval seed `seed`. */

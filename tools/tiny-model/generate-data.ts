@@ -94,7 +94,7 @@ async function writeSplit(
   for (let i = shard.index; i < count; i += shard.count) {
     const rng = sceneRng(seed, split, i);
     const scene = await sampleMarkedScene(rng, pickGrid(rng));
-    const phrase = randomPhrase(rng, TRAIN_WORDINGS);
+    const phrase = randomPhrase(rng, TRAIN_WORDINGS, true);
     const qas = sampleQuestions(scene.description, rng, 2, phrase).map((qa) => {
       const ids = builder.split(qa.question);
       if (ids.prefix.join(',') !== prefix)

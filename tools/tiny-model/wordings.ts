@@ -33,8 +33,11 @@ export interface WordingSet {
   readonly countMarked: readonly string[];
 }
 
-/** Seen in training. The canonical templates are among them (ref "object #N" or "#N"). */
-export const TRAIN_WORDINGS: WordingSet = {
+/**
+ * Seen in training, and covered by the tokenizer's own merges (build-tokenizer.ts). The canonical
+ * templates are among them (ref "object #N" or "#N").
+ */
+export const BASE_WORDINGS: WordingSet = {
   refs: [
     (n) => `#${n}`,
     (n) => `mark ${n}`,
@@ -128,6 +131,199 @@ export const TRAIN_WORDINGS: WordingSet = {
   ],
 };
 
+/**
+ * More frames seen in training, beyond the tokenizer's: their new words reach the model as
+ * sub-word and byte pieces, as a user's unknown words do. Written to stay clear of the HELDOUT
+ * frames below (no "tell me", "share", "would you say", "leftmost", "point to", "number of",
+ * "box", "label", "what's"), so the "unseen wordings" eval measures phrasing the model never saw.
+ */
+export const EXTRA_WORDINGS: WordingSet = {
+  refs: [
+    (n) => `item ${n}`,
+    (n) => `item #${n}`,
+    (n) => `region ${n}`,
+    (n) => `marker ${n}`,
+    (n) => `tag ${n}`,
+    (n) => `area ${n}`,
+    (n) => `number ${n}`,
+    (n) => `the object marked ${n}`,
+    (n) => `the object marked #${n}`,
+    (n) => `the one marked #${n}`,
+    (n) => `the object with mark ${n}`,
+  ],
+  describe: [
+    'Describe all marks.',
+    'Describe all the marked objects.',
+    'Describe the objects that are marked.',
+    'Describe everything that is marked.',
+    'Describe the marked shapes.',
+    'Describe the marked items.',
+    'Which objects are marked?',
+    'What objects are marked?',
+    'What is marked in the image?',
+    'What are the marked shapes?',
+    'List all marks.',
+    'List every mark.',
+    'List the marks and their objects.',
+    'Give a description of the marked objects.',
+    'Identify the marked objects.',
+    'Summarize the marks.',
+    'Go through the marks one by one.',
+    'Explain what each mark is on.',
+  ],
+  color: [
+    (a) => `What color does ${a} appear to be?`,
+    (a) => `Give the color of ${a}.`,
+    (a) => `Say the colour of ${a}.`,
+    (a) => `Identify the color of ${a}.`,
+    (a) => `Determine the colour of ${a}.`,
+    (a) => `${a} is what color?`,
+    (a) => `${a}: what colour?`,
+    (a) => `The color of ${a}?`,
+    (a) => `In which color is ${a}?`,
+    (a) => `What hue is ${a}?`,
+    (a) => `Which hue does ${a} have?`,
+    (a) => `What color is ${a} painted?`,
+    (a) => `Colour of ${a}, please.`,
+  ],
+  shape: [
+    (a) => `What form does ${a} have?`,
+    (a) => `What is the form of ${a}?`,
+    (a) => `Give the shape of ${a}.`,
+    (a) => `Identify the shape of ${a}.`,
+    (a) => `Determine the shape of ${a}.`,
+    (a) => `${a} is what shape?`,
+    (a) => `What shape does ${a} have?`,
+    (a) => `The shape of ${a}?`,
+    (a) => `Is ${a} a circle, a square or a triangle?`,
+    (a) => `What geometric shape is ${a}?`,
+    (a) => `What type of shape is ${a}?`,
+    (a) => `What kind of object is ${a}?`,
+  ],
+  sameColor: [
+    (a, b) => `Are ${a} and ${b} of the same color?`,
+    (a, b) => `Is ${a} the same color as ${b}?`,
+    (a, b) => `Do ${a} and ${b} match in colour?`,
+    (a, b) => `Does ${a} have the same color as ${b}?`,
+    (a, b) => `${a} and ${b}: same color?`,
+    (a, b) => `Same colour for ${a} and ${b}?`,
+    (a, b) => `Are ${a} and ${b} identical in color?`,
+    (a, b) => `Do ${a} and ${b} have matching colours?`,
+    (a, b) => `Is ${a} colored like ${b}?`,
+    (a, b) => `Is ${a} the same hue as ${b}?`,
+  ],
+  sameShape: [
+    (a, b) => `Are ${a} and ${b} of the same shape?`,
+    (a, b) => `Do ${a} and ${b} match in shape?`,
+    (a, b) => `Does ${a} have the same shape as ${b}?`,
+    (a, b) => `${a} and ${b}: same shape?`,
+    (a, b) => `Same shape for ${a} and ${b}?`,
+    (a, b) => `Are ${a} and ${b} identical in shape?`,
+    (a, b) => `Do ${a} and ${b} have matching shapes?`,
+    (a, b) => `Is ${a} shaped like ${b}?`,
+    (a, b) => `Are ${a} and ${b} the same kind of shape?`,
+  ],
+  leftOf: [
+    (a, b) => `Is ${a} to the left of ${b} in the image?`,
+    (a, b) => `Does ${a} lie left of ${b}?`,
+    (a, b) => `Is ${a} positioned left of ${b}?`,
+    (a, b) => `Does ${a} sit to the left of ${b}?`,
+    (a, b) => `${a} left of ${b}?`,
+    (a, b) => `Is ${a} placed to the left of ${b}?`,
+    (a, b) => `Does ${a} appear left of ${b}?`,
+  ],
+  rightOf: [
+    (a, b) => `Is ${a} to the right of ${b} in the image?`,
+    (a, b) => `Does ${a} lie right of ${b}?`,
+    (a, b) => `Is ${a} positioned right of ${b}?`,
+    (a, b) => `Does ${a} sit to the right of ${b}?`,
+    (a, b) => `${a} right of ${b}?`,
+    (a, b) => `Is ${a} placed to the right of ${b}?`,
+    (a, b) => `Does ${a} appear right of ${b}?`,
+  ],
+  above: [
+    (a, b) => `Is ${a} higher up than ${b}?`,
+    (a, b) => `Is ${a} placed above ${b}?`,
+    (a, b) => `Does ${a} sit above ${b}?`,
+    (a, b) => `${a} above ${b}?`,
+    (a, b) => `Does ${a} appear above ${b}?`,
+    (a, b) => `Is ${a} positioned higher than ${b}?`,
+  ],
+  below: [
+    (a, b) => `Is ${a} beneath ${b}?`,
+    (a, b) => `Is ${a} placed below ${b}?`,
+    (a, b) => `Does ${a} sit below ${b}?`,
+    (a, b) => `${a} below ${b}?`,
+    (a, b) => `Does ${a} appear below ${b}?`,
+    (a, b) => `Is ${a} positioned lower than ${b}?`,
+  ],
+  whichLeft: [
+    (a, b) => `Which one is on the left, ${a} or ${b}?`,
+    (a, b) => `${a} or ${b}: which is on the left?`,
+    (a, b) => `Which of ${a} and ${b} is further left?`,
+    (a, b) => `Between ${a} and ${b}, which is on the left?`,
+    (a, b) => `Which lies to the left, ${a} or ${b}?`,
+    (a, b) => `Which is left, ${a} or ${b}?`,
+    (a, b) => `Which is on the left side, ${a} or ${b}?`,
+  ],
+  find: [
+    (c, s) => `Which mark does the ${c} ${s} have?`,
+    (c, s) => `What number is on the ${c} ${s}?`,
+    (c, s) => `What mark is the ${c} ${s}?`,
+    (c, s) => `Which object is the ${c} ${s}?`,
+    (c, s) => `Which one is the ${c} ${s}?`,
+    (c, s) => `Locate the ${c} ${s}.`,
+    (c, s) => `Show me the ${c} ${s}.`,
+    (c, s) => `Identify the ${c} ${s}.`,
+    (c, s) => `Which mark shows the ${c} ${s}?`,
+    (c, s) => `The ${c} ${s} is which mark?`,
+    (c, s) => `Which marked object is the ${c} ${s}?`,
+    (c, s) => `Search for the ${c} ${s}.`,
+  ],
+  countShape: [
+    (p) => `How many ${p} are visible?`,
+    (p) => `How many ${p} does the image contain?`,
+    (p) => `How many ${p} are shown?`,
+    (p) => `How many ${p} are present?`,
+    (p) => `How many ${p} in total?`,
+    (p) => `Count all ${p}.`,
+    (p) => `Count the ${p} in the image.`,
+    (p) => `Give the count of ${p}.`,
+    (p) => `${p}: how many?`,
+  ],
+  countColor: [
+    (c) => `How many ${c} items are there?`,
+    (c) => `How many ${c} ones are there?`,
+    (c) => `How many ${c} objects are visible?`,
+    (c) => `How many ${c} figures are there?`,
+    (c) => `How many objects are ${c}?`,
+    (c) => `How many shapes are ${c}?`,
+    (c) => `Count all ${c} objects.`,
+    (c) => `Count the ${c} shapes.`,
+    (c) => `${c} objects: how many?`,
+  ],
+  countMarked: [
+    'How many marks do you see?',
+    'How many marks are visible?',
+    'How many marked objects are there?',
+    'How many marked shapes are there?',
+    'How many objects carry a mark?',
+    'How many objects were marked?',
+    'How many marks are in the image?',
+    'Count the marks.',
+    'Count all marks.',
+  ],
+};
+
+function mergeWordings(a: WordingSet, b: WordingSet): WordingSet {
+  const merged: Record<string, readonly unknown[]> = {};
+  for (const key of Object.keys(a) as (keyof WordingSet)[]) merged[key] = [...a[key], ...b[key]];
+  return merged as unknown as WordingSet;
+}
+
+/** Everything training draws from: the base frames and the extra ones. */
+export const TRAIN_WORDINGS: WordingSet = mergeWordings(BASE_WORDINGS, EXTRA_WORDINGS);
+
 /** Never seen in training: new sentence frames, and two new ways to name a mark. */
 export const HELDOUT_WORDINGS: WordingSet = {
   refs: [(n) => `#${n}`, (n) => `mark ${n}`, (n) => `box ${n}`, (n) => `label ${n}`],
@@ -187,8 +383,56 @@ export const HELDOUT_WORDINGS: WordingSet = {
 const DROP_FINAL_PUNCTUATION = 0.3;
 const LOWERCASE_FIRST = 0.15;
 
-function pickOf<T>(rng: Rng, items: readonly T[]): T {
-  return items[Math.floor(rng() * items.length)]!;
+/**
+ * Training's extra roughening, so that the model keys on the words that decide the answer and
+ * not on the sentence around them: polite prefixes and suffixes, other nouns before a mark's
+ * number (some of them made-up words, which tokenize like a user's unknown words), lower case.
+ */
+const NOISE = {
+  prefix: 0.2,
+  suffix: 0.12,
+  extraRef: 0.3,
+  madeUpRef: 0.08,
+  lowercaseAll: 0.08,
+  spacedMark: 0.03,
+  prefixes: [
+    'Please, ',
+    'Please ',
+    'Hey, ',
+    'Quick question: ',
+    'Question: ',
+    'Q: ',
+    'So, ',
+    'Okay, ',
+    'OK ',
+    'Hi! ',
+    'Looking at the image, ',
+    'In this image, ',
+    'In the picture, ',
+    'I want to know: ',
+    'Could you answer this: ',
+    'One more: ',
+    'Now, ',
+    'Next: ',
+    'Hmm, ',
+  ],
+  suffixes: [' please', ', please', ' in the image', ' in this picture', ' here', ' now', ' exactly'],
+  tails: [' Thanks.', ' Thank you!', ' Thanks', ' :)'],
+} as const;
+
+const CONSONANTS = 'bcdfghjklmnprstvwz';
+const VOWELS = 'aeiou';
+
+/** A pronounceable made-up word of 3 to 7 letters ("zobek"), never one the held-out set uses. */
+function madeUpWord(rng: Rng): string {
+  const length = 3 + Math.floor(rng() * 5);
+  let word = '';
+  for (let i = 0; i < length; i++) word += pickOf(rng, i % 2 === 0 ? CONSONANTS : VOWELS);
+  return word === 'label' ? madeUpWord(rng) : word;
+}
+
+function pickOf<T>(rng: Rng, items: readonly T[] | string): T {
+  return items[Math.floor(rng() * items.length)] as T;
 }
 
 /** Drops the final "?" or "." and lower-cases the first letter, each at random. */
@@ -199,10 +443,41 @@ function roughen(rng: Rng, text: string): string {
   return out;
 }
 
-/** A Phrase that words each question at random from `set` (one ref form per question). */
-export function randomPhrase(rng: Rng, set: WordingSet): Phrase {
+/** Training's noise on top of `roughen` (see NOISE). */
+function addNoise(rng: Rng, text: string): string {
+  let out = text;
+  if (rng() < NOISE.suffix) {
+    const end = /[?.!]$/.exec(out)?.[0] ?? '';
+    out = out.slice(0, out.length - end.length) + pickOf<string>(rng, NOISE.suffixes) + end;
+  }
+  if (rng() < NOISE.prefix) {
+    const rest = rng() < 0.7 ? out.charAt(0).toLowerCase() + out.slice(1) : out;
+    out = pickOf<string>(rng, NOISE.prefixes) + rest;
+  }
+  if (rng() < NOISE.suffix / 3) out += pickOf<string>(rng, NOISE.tails);
+  if (rng() < NOISE.lowercaseAll) out = out.toLowerCase();
+  if (rng() < NOISE.spacedMark) out = out.replace(/[?]$/, rng() < 0.5 ? ' ?' : '??');
+  return out;
+}
+
+/** How training names a mark: mostly the base forms, sometimes another noun or a made-up one. */
+function trainRef(rng: Rng): Ref {
+  const roll = rng();
+  if (roll < NOISE.madeUpRef) {
+    const noun = madeUpWord(rng);
+    return rng() < 0.5 ? (n) => `${noun} ${n}` : (n) => `${noun} #${n}`;
+  }
+  if (roll < NOISE.madeUpRef + NOISE.extraRef) return pickOf(rng, EXTRA_WORDINGS.refs);
+  return pickOf(rng, BASE_WORDINGS.refs);
+}
+
+/**
+ * A Phrase that words each question at random from `set` (one ref form per question). `noisy`
+ * adds training's noise and other names for marks (for training and the in-distribution eval).
+ */
+export function randomPhrase(rng: Rng, set: WordingSet, noisy = false): Phrase {
   const worded = (key: keyof typeof templates, args: unknown[]): string => {
-    const ref = pickOf(rng, set.refs);
+    const ref = noisy ? trainRef(rng) : pickOf(rng, set.refs);
     const [a, b] = args;
     switch (key) {
       case 'describe':
@@ -228,17 +503,19 @@ export function randomPhrase(rng: Rng, set: WordingSet): Phrase {
         return pickOf(rng, set.countMarked);
     }
   };
-  return ((key: keyof typeof templates, ...args: unknown[]) =>
-    roughen(rng, worded(key, args))) as Phrase;
+  return ((key: keyof typeof templates, ...args: unknown[]) => {
+    const text = roughen(rng, worded(key, args));
+    return noisy ? addNoise(rng, text) : text;
+  }) as Phrase;
 }
 
-/** Every training wording of every question (without the random roughening), for the tokenizer. */
-export function trainWordingTexts(
+/** Every base wording of every question (without the random roughening), for the tokenizer. */
+export function baseWordingTexts(
   maxMark: number,
   colors: readonly ColorName[],
   shapes: readonly ShapeName[],
 ): string[] {
-  const set = TRAIN_WORDINGS;
+  const set = BASE_WORDINGS;
   const texts = new Set<string>(set.describe);
   set.countMarked.forEach((t) => texts.add(t));
   const refs = Array.from({ length: maxMark }, (_, i) => set.refs.map((r) => r(i + 1))).flat();
