@@ -34,6 +34,8 @@ export interface BenchSettings {
   /** Prefix-cache section: distinct images, and questions asked about each. */
   readonly prefixImages: number;
   readonly prefixQuestions: number;
+  /** Rounds of the prefix section's concurrency-8 workload per transport (fresh images each). */
+  readonly prefixRounds: number;
   /** Baseline comparison: c1 requests per server and image, c8 seconds per server and image. */
   readonly baselineRequests: number;
   readonly baselineSeconds: number;
@@ -57,6 +59,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --max-tokens N        maxTokens of every ask (default 32)
   --prefix-images N     images of the prefix section (default 20, quick 3; env BENCH_PREFIX_IMAGES)
   --prefix-questions N  questions per image there (default 5, quick 3; env BENCH_PREFIX_QUESTIONS)
+  --prefix-rounds N     rounds of its concurrency-8 workload, fresh images each (default 5, quick 1)
   --baseline-requests N c1 requests per server and image in the baseline section (default 100, quick 8)
   --baseline-seconds N  c8 seconds per server and image there (default 20, quick 2)
   --batch-size N        maxBatchSize when batching is on (default 16)
@@ -83,6 +86,7 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
       'max-tokens': { type: 'string' },
       'prefix-images': { type: 'string' },
       'prefix-questions': { type: 'string' },
+      'prefix-rounds': { type: 'string' },
       'baseline-requests': { type: 'string' },
       'baseline-seconds': { type: 'string' },
       'batch-size': { type: 'string' },
@@ -126,6 +130,7 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
         'prefix-questions',
         values['prefix-questions'] ?? process.env['BENCH_PREFIX_QUESTIONS'],
       ) ?? (quick ? 3 : 5),
+    prefixRounds: positiveInt('prefix-rounds', values['prefix-rounds']) ?? (quick ? 1 : 5),
     baselineRequests:
       positiveInt('baseline-requests', values['baseline-requests']) ?? (quick ? 8 : 100),
     baselineSeconds:

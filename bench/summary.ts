@@ -138,7 +138,7 @@ export function renderSummary(report: Report): string {
         );
     lines.push(
       '',
-      `Later / first p50 = ${sq.laterOverFirstP50}; cache on / off throughput: ${transports.map(([transport, t]) => `${t.throughputRatio}x with images ${transport} (${t.answersDiffering} answers differing)`).join(', ')}.`,
+      `Later / first p50 = ${sq.laterOverFirstP50}; cache on / off throughput, median round of ${transports[0]?.[1].rounds ?? 1} (each round's ratio): ${transports.map(([transport, t]) => `${t.throughputRatio}x with images ${transport} (${(t.roundRatios ?? []).join(', ')}; ${t.answersDiffering} answers differing)`).join(', ')}.`,
     );
   }
   const l = results['largeimages'];

@@ -416,7 +416,15 @@ const NOISE = {
     'Next: ',
     'Hmm, ',
   ],
-  suffixes: [' please', ', please', ' in the image', ' in this picture', ' here', ' now', ' exactly'],
+  suffixes: [
+    ' please',
+    ', please',
+    ' in the image',
+    ' in this picture',
+    ' here',
+    ' now',
+    ' exactly',
+  ],
   tails: [' Thanks.', ' Thank you!', ' Thanks', ' :)'],
 } as const;
 

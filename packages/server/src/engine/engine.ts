@@ -362,6 +362,16 @@ export class Engine {
     for (const key of change.evicted) this.prefixKeys.delete(key);
     for (const key of change.added) this.prefixKeys.add(key);
     this.prefixStats = change.stats;
+    if (change.added.length === 0) return;
+    const added = new Set(change.added);
+    for (const { request } of this.inFlight.values()) {
+      if (request.prefixKey === undefined || !added.has(request.prefixKey)) continue;
+      try {
+        request.onPrefixStored?.();
+      } catch {
+        // a throwing callback must not take the engine down
+      }
+    }
   }
 
   /** One short real inference, so the first user request does not pay for lazy initialisation. */

@@ -20,6 +20,8 @@ export class PromptTokenizer {
   private readonly bosTokenId: number | undefined;
   /** Contents of the tokenizer's added tokens (all are matched in template text). */
   private readonly addedTokens: readonly string[];
+  /** The template rendered around the question, split and tokenized once (see frame()). */
+  private cachedFrame: QuestionFrame | undefined;
 
   constructor(
     private readonly files: TokenizerFiles,
@@ -92,15 +94,12 @@ export class PromptTokenizer {
    * tokens, so a question cannot end its turn, open another one or add an image.
    */
   encodeQuestion(question: string): number[] {
+    const frame = this.frame();
     const rendered = this.render(question);
-    const template = this.render(QUESTION_SENTINEL);
-    const at = template.indexOf(QUESTION_SENTINEL);
-    const before = template.slice(0, at);
-    const after = template.slice(at + QUESTION_SENTINEL.length);
+    const { before, after, head, tail } = frame;
     // What the template made of the question (a chat template may trim it), found as the text
     // between the parts that do not depend on it.
     if (
-      at < 0 ||
       !rendered.startsWith(before) ||
       !rendered.endsWith(after) ||
       rendered.length < before.length + after.length
@@ -110,16 +109,40 @@ export class PromptTokenizer {
     const text = rendered.slice(before.length, rendered.length - after.length);
     // The text around the question up to the nearest special token is tokenized with it, as
     // one section, exactly as a whole-prompt encode would have done for harmless text.
-    const head = this.splitAfterLastSpecial(before);
-    const tail = this.splitBeforeFirstSpecial(after);
     const ids = [
-      ...this.encodeTemplate(head.template),
+      ...frame.headIds,
       ...this.encodePlain(head.text + text + tail.text, head.template.length > 0),
-      ...this.encodeTemplate(tail.template),
+      ...frame.tailIds,
     ];
     return this.files.addBosToken && this.bosTokenId !== undefined
       ? [this.bosTokenId, ...ids]
       : ids;
+  }
+
+  /**
+   * The parts of the rendered prompt that do not depend on the question, found by rendering a
+   * sentinel in its place, and the ids of their template sides. The same for every question, so
+   * they are worked out once (rendering and tokenizing them is most of a short question's cost).
+   */
+  private frame(): QuestionFrame {
+    if (this.cachedFrame !== undefined) return this.cachedFrame;
+    const template = this.render(QUESTION_SENTINEL);
+    const at = template.indexOf(QUESTION_SENTINEL);
+    if (at < 0)
+      throw new EngineError('INVALID_INPUT', 'the prompt cannot be placed in the chat template');
+    const before = template.slice(0, at);
+    const after = template.slice(at + QUESTION_SENTINEL.length);
+    const head = this.splitAfterLastSpecial(before);
+    const tail = this.splitBeforeFirstSpecial(after);
+    this.cachedFrame = {
+      before,
+      after,
+      head,
+      tail,
+      headIds: this.encodeTemplate(head.template),
+      tailIds: this.encodeTemplate(tail.template),
+    };
+    return this.cachedFrame;
   }
 
   /**
@@ -187,4 +210,14 @@ export class PromptTokenizer {
   decode(ids: readonly number[]): string {
     return this.tokenizer.decode(ids as number[], { skip_special_tokens: true });
   }
+}
+
+/** The chat template around a question: its text on each side, split at the special tokens nearest the question. */
+interface QuestionFrame {
+  readonly before: string;
+  readonly after: string;
+  readonly head: { readonly template: string; readonly text: string };
+  readonly tail: { readonly text: string; readonly template: string };
+  readonly headIds: readonly number[];
+  readonly tailIds: readonly number[];
 }

@@ -87,6 +87,8 @@ export interface GenerateRequest {
   readonly signal?: AbortSignal;
   /** Called with each new piece of decoded text as it is generated. */
   readonly onToken?: (text: string) => void;
+  /** Called once the engine holds this request's prefix (stored after its prefill), before the answer is done. */
+  readonly onPrefixStored?: () => void;
 }
 
 /**

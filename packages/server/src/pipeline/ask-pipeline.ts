@@ -18,7 +18,7 @@ import type { ServerState } from '../lifecycle/server-state.js';
 import type { ServerMetrics } from '../metrics/metrics.js';
 import type { WorkQueue } from '../queue/work-queue.js';
 import { ImageStore } from './image-store.js';
-import { prefixCacheKey } from './prefix-key.js';
+import { imageContentId, imageDigestOfId, prefixCacheKey, sha256 } from './prefix-key.js';
 import { requestSignal } from './request-signal.js';
 import { untilAborted } from '../lifecycle/until-aborted.js';
 
@@ -40,6 +40,12 @@ export class AskPipeline {
   readonly imagePool: ImagePool;
   /** Uploaded images that asks name by id. */
   readonly images: ImageStore;
+  /**
+   * Prefix keys whose prefix an ask is computing now (decode, marks, vision, prefill), each
+   * with a promise that settles when that ask has its answer or has failed. Concurrent asks
+   * about the same new marked image wait for it instead of computing the same prefix again.
+   */
+  private readonly computing = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: AskPipelineDeps) {
     const { decodePixelBudget, maxImagePixels, imageWorkers } = deps.config;
@@ -58,7 +64,7 @@ export class AskPipeline {
   async uploadImage(bytes: Uint8Array): Promise<ImageUploadResponse> {
     const { maxUploadBytes, maxImagePixels } = this.deps.config;
     await readImageHeader(bytes, { maxBytes: maxUploadBytes, maxPixels: maxImagePixels });
-    const imageId = this.images.put(bytes);
+    const imageId = this.images.put(bytes, await imageContentId(bytes));
     if (imageId === undefined) {
       throw new ApiError(
         'PAYLOAD_TOO_LARGE',
@@ -88,22 +94,27 @@ export class AskPipeline {
     // Set once the engine has the request: the slot is held until the engine lets go of it,
     // even when the client was answered earlier (deadline, disconnect).
     let generation: Promise<GenerateResult> | undefined;
+    let computed: (() => void) | undefined;
     try {
       const imageStarted = performance.now();
       const bytes = this.uploadedBytes(call);
       const prefixKey = await this.prefixKeyOf(call, bytes);
       // A prefix the engine holds needs no pixels: decoding and drawing are skipped (and done
       // later only if the engine evicted it meanwhile). A marked image to return needs them.
-      const cached =
-        prefixKey !== undefined &&
-        !call.fields.returnMarkedImage &&
-        state.engine?.hasPrefix?.(prefixKey) === true;
+      const reusable = prefixKey !== undefined && !call.fields.returnMarkedImage;
+      const waitStarted = performance.now();
+      const found = reusable ? await this.findPrefix(prefixKey, signal) : 'absent';
+      const prefixWaitMs = performance.now() - waitStarted;
+      const cached = found === 'held';
+      // After waiting in vain (the prefix could not be kept) every waiter computes its own,
+      // rather than queueing behind one another.
+      if (reusable && found === 'absent') computed = this.startComputing(prefixKey);
       const prepared = cached
         ? undefined
         : await this.prepareImage(call, signal, bytes, call.fields.returnMarkedImage);
       const marks = call.fields.marks;
       const markedImage = prepared?.markedImage;
-      let imageMs = performance.now() - imageStarted;
+      let imageMs = performance.now() - imageStarted - prefixWaitMs;
       signal.throwIfAborted();
 
       const queueStarted = performance.now();
@@ -140,11 +151,13 @@ export class AskPipeline {
               ...common,
               image: prepared?.image ?? (await this.prepareImage(call, signal, bytes)).image,
               ...(prefixKey !== undefined ? { prefixKey } : {}),
+              // the asks waiting for this prefix can go as soon as it is stored
+              ...(computed !== undefined ? { onPrefixStored: computed } : {}),
             });
       const result = await untilAborted(generation, signal);
 
       const timings = {
-        queueMs: waitedMs + result.timings.queueMs,
+        queueMs: prefixWaitMs + waitedMs + result.timings.queueMs,
         imageMs,
         preprocessMs: result.timings.preprocessMs,
         visionMs: result.timings.visionMs,
@@ -166,10 +179,47 @@ export class AskPipeline {
       };
     } finally {
       dispose();
-      const release = (): void => ticket.release();
+      const release = (): void => {
+        ticket.release();
+        computed?.();
+      };
       if (generation) generation.then(release, release);
       else release();
     }
+  }
+
+  /**
+   * Whether the engine holds this prefix ('held'), after waiting for an ask already computing
+   * it, if there is one, to store it or end ('still absent' if it did not): concurrent
+   * questions about one new image then pay for its prefix once.
+   */
+  private async findPrefix(
+    key: string,
+    signal: AbortSignal,
+  ): Promise<'held' | 'absent' | 'still absent'> {
+    const holds = (): boolean => this.deps.state.engine?.hasPrefix?.(key) === true;
+    if (holds()) return 'held';
+    const leader = this.computing.get(key);
+    if (leader === undefined) return 'absent';
+    await untilAborted(leader, signal);
+    return holds() ? 'held' : 'still absent';
+  }
+
+  /**
+   * Marks this ask as the one computing `key` (unless one already is); the returned function
+   * ends that (idempotent): when the engine has stored the prefix, or the ask is over.
+   */
+  private startComputing(key: string): (() => void) | undefined {
+    if (this.computing.has(key)) return undefined;
+    let done!: () => void;
+    const computing = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    this.computing.set(key, computing);
+    return () => {
+      if (this.computing.get(key) === computing) this.computing.delete(key);
+      done();
+    };
   }
 
   /** The server's own limits, which may be tighter than the contract's defaults. */
@@ -221,7 +271,10 @@ export class AskPipeline {
     const engine = this.deps.state.engine;
     if (call.fields.cache === false || engine?.hasPrefix === undefined) return undefined;
     if ((engine.prefixCacheStats?.().budgetBytes ?? 0) <= 0) return undefined;
-    return prefixCacheKey(bytes, call.fields, engine.info);
+    // an id is the hash of its bytes: nothing to hash again
+    const byId = call.image.kind !== 'bytes' && isImageId(call.image.value);
+    const digest = byId ? imageDigestOfId(call.image.value) : await sha256(bytes);
+    return prefixCacheKey(digest, call.fields, engine.info);
   }
 
   /**
@@ -260,6 +313,7 @@ export class AskPipeline {
     const { info } = engine;
     const sizing = markSizing(width, height, info, info.markMinimums, call.fields.markSizing);
     const format = call.fields.markedImageFormat;
+    this.deps.metrics.imagesPrepared.inc();
     const output = await this.imagePool.run(
       {
         bytes,

@@ -1,5 +1,3 @@
-import { imageContentId } from './prefix-key.js';
-
 // Uploaded images kept for repeated asks (images.upload, then asks with `image: "img_..."`):
 // the bytes as uploaded, under their content hash, so the same upload always gets the same id
 // and the prefix cache's key of an ask by id is the key of the same ask with the bytes. Kept
@@ -29,9 +27,11 @@ export class ImageStore {
     return this.images.size;
   }
 
-  /** Stores the bytes (or refreshes the same upload); returns their id. Undefined if they cannot fit the budget. */
-  put(bytes: Uint8Array): string | undefined {
-    const id = imageContentId(bytes);
+  /**
+   * Stores the bytes under `id`, their content hash (imageContentId), or refreshes the same
+   * upload; returns the id. Undefined if they cannot fit the budget.
+   */
+  put(bytes: Uint8Array, id: string): string | undefined {
     this.expire();
     const existing = this.images.get(id);
     if (existing !== undefined) {

@@ -143,6 +143,27 @@ describe('prefix cache through the server', () => {
     await expectTrpcError(await upload(url, new Uint8Array(100).fill(7)), 'INVALID_IMAGE', 400);
   });
 
+  it('computes the prefix of a new image once when questions about it arrive together', async () => {
+    const image = await testImage(330, 250);
+    const prompts = [
+      'What colour is mark #1?',
+      'What shape is mark #1?',
+      'What colour is mark #1',
+      'Which mark is the red square?',
+    ];
+    const prepared = await metric(url, 'magma_images_prepared_total');
+    const together = await Promise.all(
+      prompts.map((prompt) => ask(url, askBody(image, { prompt }))),
+    );
+    // one computed it; the others waited for it and were served from the cache
+    expect(together.filter((r) => r.usage.cachedTokens === 0)).toHaveLength(1);
+    expect(await metric(url, 'magma_images_prepared_total')).toBe(prepared + 1);
+    for (const [i, response] of together.entries()) {
+      const uncached = await ask(url, askBody(image, { prompt: prompts[i]!, cache: false }));
+      expect(response.answer).toBe(uncached.answer);
+    }
+  });
+
   it('reports hits, misses, evictions and bytes in /metrics', async () => {
     expect(await metric(url, 'magma_prefix_cache_hits_total')).toBeGreaterThanOrEqual(4);
     expect(await metric(url, 'magma_prefix_cache_misses_total')).toBeGreaterThanOrEqual(4);
@@ -152,6 +173,31 @@ describe('prefix cache through the server', () => {
     expect(bytes).toBeLessThanOrEqual(64 * MIB);
     expect(await metric(url, 'magma_prefix_cache_budget_bytes')).toBe(64 * MIB);
     expect(bytes).toBe(engine.prefixCacheStats().bytes);
+  });
+});
+
+describe('prefix cache too small for an entry', () => {
+  let engine: Engine;
+  let running: RunningServer;
+
+  beforeAll(async () => {
+    engine = await engineWithCache(1024);
+    running = await startTestServer(engine, { maxTokens: 8 });
+  }, 120_000);
+  afterAll(async () => {
+    await running?.server.shutdown();
+    await engine?.close();
+  });
+
+  it('answers concurrent questions about one image, each computing its prefix after waiting once', async () => {
+    const image = await testImage(320, 240);
+    const prompts = ['What colour is mark #1?', 'What shape is mark #1?', 'What colour is mark #1'];
+    const together = await Promise.all(
+      prompts.map((prompt) => ask(running.url, askBody(image, { prompt }))),
+    );
+    for (const response of together) expect(response.usage.cachedTokens).toBe(0);
+    expect(await metric(running.url, 'magma_prefix_cache_bytes')).toBe(0);
+    expect(await metric(running.url, 'magma_images_prepared_total')).toBe(prompts.length);
   });
 });
 
