@@ -15,11 +15,16 @@ import type { Phrase, QuestionAnswer } from './questions.js';
 import { BROAD_GRIDS, CLASSIC_GRIDS, sampleMarkedScene } from './sample-scene.js';
 import type { GridName, MarkedScene, SceneConditions } from './sample-scene.js';
 import { sceneRng } from './splits.js';
-import { HELDOUT_WORDINGS, TRAIN_WORDINGS, randomPhrase } from './wordings.js';
+import { BASE_WORDINGS, HELDOUT_WORDINGS, TRAIN_WORDINGS, randomPhrase } from './wordings.js';
 import type { Rng } from '../scenes/index.js';
 import type { MarkSizingMode } from '../../packages/server/src/images/mark-sizing.js';
 
-export type Wording = 'train' | 'heldout' | 'canonical';
+/**
+ * How a set's questions are worded: 'train' as training draws them (every frame, with its noise),
+ * 'base' from the base frames only (the visual conditions, so they vary one thing and stay
+ * comparable across revisions), 'heldout' never seen in training, 'canonical' the templates.
+ */
+export type Wording = 'train' | 'base' | 'heldout' | 'canonical';
 
 export interface EvalCondition {
   readonly name: string;
@@ -40,13 +45,13 @@ const size = (width: number, height: number): EvalCondition => ({
   name: `${width}x${height}`,
   group: 'size',
   scene: { size: { width, height } },
-  wording: 'train',
+  wording: 'base',
 });
 const background = (kind: BackgroundKind): EvalCondition => ({
   name: `${kind} bg`,
   group: 'background',
   scene: { background: kind },
-  wording: 'train',
+  wording: 'base',
 });
 
 /** Each condition's scenes use seed block (position + 1) of the eval split: never reorder, only append. */
@@ -65,7 +70,7 @@ export const ROBUSTNESS_CONDITIONS: readonly EvalCondition[] = [
   background('gradient'),
   background('noise'),
   background('cluttered'),
-  { name: 'JPEG q40', group: 'jpeg', scene: { jpegQuality: 40 }, wording: 'train' },
+  { name: 'JPEG q40', group: 'jpeg', scene: { jpegQuality: 40 }, wording: 'base' },
   { name: 'unseen wordings', group: 'wording', scene: {}, wording: 'heldout' },
   { name: 'canonical wording', group: 'wording', scene: {}, wording: 'canonical' },
   { name: 'classic world', group: 'world', scene: { world: 'classic' }, wording: 'canonical' },
@@ -82,9 +87,8 @@ export interface EvalScene {
 
 function phraseFor(rng: Rng, wording: Wording): Phrase {
   if (wording === 'canonical') return canonicalPhrase;
-  return wording === 'train'
-    ? randomPhrase(rng, TRAIN_WORDINGS, true)
-    : randomPhrase(rng, HELDOUT_WORDINGS);
+  if (wording === 'train') return randomPhrase(rng, TRAIN_WORDINGS, true);
+  return randomPhrase(rng, wording === 'base' ? BASE_WORDINGS : HELDOUT_WORDINGS);
 }
 
 /** Scene `index` of `condition` (the in-distribution stream by default) for eval seed `seed`. */
