@@ -43,7 +43,7 @@ const MAX_TOKENS = 6;
 // Cached and uncached runs differ only in fp32 summation order (a hit prefills the question
 // alone, or in a batch of another size), so logits agree to a few ulps of their own magnitude:
 // within 1e-5 for logits up to 1 in size, and 1e-6 of the largest logit above that (the
-// 2026-12-02.1 weights reach logits of about 20; a hit that read a wrong entry differs by whole
+// shipped weights reach logits of about 20; a hit that read a wrong entry differs by whole
 // units).
 const TOLERANCE = 1e-5;
 const RELATIVE_TOLERANCE = 1e-6;
