@@ -4,9 +4,9 @@ import { withServer } from '../context.js';
 import { benchClient } from '../load.js';
 import { batchingOf } from '../settings.js';
 import { round, summarize } from '../stats.js';
+import { createWorkload } from '../workload.js';
 
 const round3 = (value: number): number => round(value, 3);
-import { createWorkload } from '../workload.js';
 
 // The prefix cache (MAGMA_PREFIX_CACHE_BYTES): repeated questions about one image.
 // 1. Concurrency 1, cache on: for each image (a 1024x768 JPEG with 5 marks), its first question
