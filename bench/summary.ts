@@ -176,6 +176,12 @@ function renderBatchJobs(j: any): string[] {
 const x = (r: { value: number; min: number; max: number }): string =>
   `${r.value.toFixed(2)} (${r.min.toFixed(2)}-${r.max.toFixed(2)})`;
 
+const differences = (differing: any[]): string =>
+  differing
+    .slice(0, 3)
+    .map((d) => `${d.image}: ${JSON.stringify(d.ours)} vs ${JSON.stringify(d.baseline)}`)
+    .join('; ');
+
 /** Ours against the Python baseline: per image, ratio ours / baseline (min-max over rounds). */
 function renderBaseline(b: any): string[] {
   const s = b.settings;
@@ -183,11 +189,14 @@ function renderBaseline(b: any): string[] {
     `Ours vs the Python baseline (bench/baseline/, FastAPI + PyTorch), both at shipped defaults, interleaved; ${s.marks} marks, maxTokens ${s.maxTokens}, prefix cache off; c1: ${s.c1RequestsPerServer} requests per server and image in ${s.rounds} alternating rounds; c8: ${s.c8SecondsPerServer} s per server and image in ${s.throughputRounds} alternating rounds. Ratios are ours / baseline, (min-max over the rounds).`,
     '',
     b.parity.differing.length === 0
-      ? `Parity: **${b.parity.identical}/${b.parity.asked} identical answers**.`
-      : `**PARITY FAILED: ${b.parity.differing.length} of ${b.parity.asked} answers differ** (${b.parity.differing
-          .slice(0, 3)
-          .map((d: any) => `${d.image}: ${JSON.stringify(d.ours)} vs ${JSON.stringify(d.baseline)}`)
-          .join('; ')}).`,
+      ? `Parity (both sent the identical marked image): **${b.parity.identical}/${b.parity.asked} identical answers**.`
+      : `**PARITY FAILED (both sent the identical marked image): ${b.parity.differing.length} of ${b.parity.asked} answers differ** (${differences(b.parity.differing)}).`,
+    ...(b.parity.endToEnd
+      ? [
+          '',
+          `End to end, each server drawing its own marks (canvas vs PIL glyphs): ${b.parity.endToEnd.identical}/${b.parity.asked} identical answers${b.parity.endToEnd.differing.length > 0 ? ` (${differences(b.parity.endToEnd.differing)})` : ''}.`,
+        ]
+      : []),
     '',
     '| image | c1 p50 ms ours / base | c1 p95 ms ours / base | c1 p50 ratio | non-model p50 ms ours / base | non-model ratio | model p50 ms ours / base | c8 req/s ours / base | c8 ratio | CPU ms/req ours / base | CPU ratio |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -279,7 +288,7 @@ function renderTargets(results: Record<string, any>): string[] {
     goal('baseline: c8 throughput >= 1.5x', at1024.c8.ratio.requestsPerSecond, (v) => v >= 1.5);
     goal('baseline: CPU per request <= 0.7x', at1024.c8.ratio.cpuMsPerRequest, (v) => v <= 0.7);
     rows.push([
-      'baseline: answers identical on the parity asks',
+      'baseline: answers identical on identical marked images',
       `${b.parity.identical}/${b.parity.asked}`,
       b.parity.differing.length === 0,
     ]);

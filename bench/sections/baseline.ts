@@ -235,19 +235,65 @@ async function throughput(targets: readonly [Target, Target], image: BenchImage,
   };
 }
 
-/** The same asks to both servers, one at a time: the answers must be identical. */
+/**
+ * The same asks to both servers, one at a time, two ways:
+ * - model parity: both are sent the identical marked image (ours returns the image its model
+ *   saw, as PNG; then both get it with no marks to draw), so only decode, preprocessing and the
+ *   model are compared: the answers must be identical;
+ * - end to end: each draws the marks itself (canvas and PIL rasterise label glyphs differently,
+ *   so a retrained model whose top two tokens are close can answer differently): reported.
+ */
 async function parity(targets: readonly [Target, Target], images: readonly BenchImage[]) {
   const differing: Array<{ image: string; ours: string; baseline: string }> = [];
+  const endToEndDiffering: Array<{ image: string; ours: string; baseline: string }> = [];
   let asked = 0;
   for (const image of images) {
     for (const body of image.bodies.slice(0, PARITY_QUESTIONS)) {
-      const [ours, baseline] = [await ask(targets[0], body), await ask(targets[1], body)];
+      const request = JSON.parse(body) as { prompt: string; options: object };
+      const marked = await askForMarkedImage(targets[0], body);
+      const baseline = await ask(targets[1], body);
       asked++;
-      if (ours.answer !== baseline.answer)
-        differing.push({ image: image.name, ours: ours.answer, baseline: baseline.answer });
+      if (marked.answer !== baseline.answer)
+        endToEndDiffering.push({
+          image: image.name,
+          ours: marked.answer,
+          baseline: baseline.answer,
+        });
+      const same = JSON.stringify({ ...request, image: marked.image, marks: [], cache: false });
+      const [ours, theirs] = [await ask(targets[0], same), await ask(targets[1], same)];
+      if (ours.answer !== marked.answer)
+        throw new Error(
+          `ours answered its own marked image ${JSON.stringify(ours.answer)}, the ask ${JSON.stringify(marked.answer)}`,
+        );
+      if (ours.answer !== theirs.answer)
+        differing.push({ image: image.name, ours: ours.answer, baseline: theirs.answer });
     }
   }
-  return { asked, identical: asked - differing.length, differing };
+  return {
+    asked,
+    identical: asked - differing.length,
+    differing,
+    endToEnd: { identical: asked - endToEndDiffering.length, differing: endToEndDiffering },
+  };
+}
+
+/** An ask to our server that also returns the marked image, as the PNG base64 an ask accepts. */
+async function askForMarkedImage(target: Target, body: string) {
+  const request = {
+    ...(JSON.parse(body) as object),
+    returnMarkedImage: true,
+    markedImageFormat: 'png',
+  };
+  const response = await fetch(`${target.url}/v1/som/ask`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+  });
+  const text = await response.text();
+  if (!response.ok)
+    throw new Error(`${target.name}: HTTP ${response.status}: ${text.slice(0, 300)}`);
+  const json = JSON.parse(text) as { answer: string; markedImage: { data: string } };
+  return { answer: json.answer, image: json.markedImage.data };
 }
 
 /** 8 concurrent asks with a 36 MP JPEG while /health is polled (and, for ours, the event loop read). */
@@ -327,7 +373,15 @@ export async function baseline(context: BenchContext) {
           log(
             `!!!!!   ${d.image}: ours ${JSON.stringify(d.ours)}, baseline ${JSON.stringify(d.baseline)}`,
           );
-      } else log(`parity: ${check.identical}/${check.asked} identical answers`);
+      } else
+        log(
+          `parity: ${check.identical}/${check.asked} identical answers on identical marked images`,
+        );
+      log(
+        `end to end, each server drawing its own marks: ${check.endToEnd.identical}/${check.asked} identical answers`,
+      );
+      for (const d of check.endToEnd.differing.slice(0, 5))
+        log(`  ${d.image}: ours ${JSON.stringify(d.ours)}, baseline ${JSON.stringify(d.baseline)}`);
 
       const perImage = [];
       for (const image of images) {
