@@ -82,6 +82,23 @@ step "smoke: PyTorch parity fixtures for the exported bundle"
 "$PYTHON" tools/tiny-model/make_parity_fixtures.py --checkpoint "$work/run/best.pt" \
   --data "$work/data" --bundle "$work/bundle" --out "$work/parity.json"
 
+step "smoke: a checkpoint rebuilt from the bundle gives the same fixtures, and training resumes from it"
+"$PYTHON" tools/tiny-model/checkpoint_from_bundle.py --bundle "$work/bundle" --out "$work/from-bundle.pt"
+"$PYTHON" tools/tiny-model/make_parity_fixtures.py --checkpoint "$work/from-bundle.pt" \
+  --data "$work/data" --bundle "$work/bundle" --out "$work/parity-from-bundle.json"
+"$PYTHON" - "$work/parity.json" "$work/parity-from-bundle.json" <<'PY'
+import json, sys
+a, b = (json.load(open(path)) for path in sys.argv[1:])
+for doc in (a, b):
+    doc.pop("checkpoint", None)
+if a != b:
+    sys.exit("parity fixtures from the rebuilt checkpoint differ from the trained checkpoint's")
+PY
+nice -n 5 "$PYTHON" tools/tiny-model/train.py --data "$work/data" --run "$work/run-resumed" \
+  --resume "$work/from-bundle.pt" --no-aux --vision-minutes 0 --minutes 0.1 --eval-every 5 \
+  --eval-scenes 8 --batch 4 --grid-weight 1x3=2 --grid-weight 3x1=2
+test -s "$work/run-resumed/best.pt" || { echo "the resumed run wrote no best.pt" >&2; exit 1; }
+
 step "smoke: bundle variants (fp16 edges, external data, mixed per-graph dtypes)"
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-fp16" --fp16-edges
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-external" --external-data

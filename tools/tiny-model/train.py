@@ -344,10 +344,11 @@ def optimizer(modules: Sequence[torch.nn.Module], lr: float) -> torch.optim.Opti
 class GridSampler:
     """Batches of scenes that share a crop grid, grids drawn in proportion to their share of the data."""
 
-    def __init__(self, data: SceneSet, seed: int):
+    def __init__(self, data: SceneSet, seed: int, grid_weights: Dict[str, float] = {}):
         self.groups = data.by_grid()
         self.keys = sorted(self.groups)
-        self.weights = [len(self.groups[k]) for k in self.keys]
+        # A key is the grid's shape (rows, cols); --grid-weight names it "RxC".
+        self.weights = [len(self.groups[k]) * grid_weights.get("x".join(map(str, k)), 1.0) for k in self.keys]
         self.orders = {k: [] for k in self.keys}
         self.rng = random.Random(seed)
 
@@ -430,11 +431,14 @@ def main() -> None:
     ap.add_argument("--resume", type=Path, default=None, help="start from this checkpoint (weights and aux heads)")
     ap.add_argument("--type-weight", action="append", default=None, metavar="TYPE=W",
                     help="sample this question type W times as often (repeatable; default compare=2 spatial=2 find=3 count=2)")
+    ap.add_argument("--grid-weight", action="append", default=[], metavar="RxC=W",
+                    help="stage 2: draw batches of this crop grid W times as often as its share of the data (repeatable)")
     ap.add_argument("--no-aux", action="store_true", help="answer-token loss only (stage 1 needs the aux heads)")
     args = ap.parse_args()
 
     args.type_weight = args.type_weight or ["compare=2", "spatial=2", "find=3", "count=2"]
     type_weights = {t: float(w) for t, w in (x.split("=") for x in args.type_weight)}
+    grid_weights = {g: float(w) for g, w in (x.split("=") for x in args.grid_weight)}
     torch.set_num_threads(args.threads)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -473,6 +477,7 @@ def main() -> None:
         "vision_minutes": args.vision_minutes,
         "minutes": args.minutes,
         "type_weights": type_weights,
+        **({"grid_weights": grid_weights} if grid_weights else {}),
     }
     if args.resume:
         # The recipe is the whole chain: what the resumed checkpoint was trained on comes first.
@@ -487,7 +492,7 @@ def main() -> None:
         train_vision(model, aux, train, held, args)
 
     opt = optimizer([model] + ([aux] if aux is not None else []), args.lr)
-    sampler = GridSampler(train, args.seed)
+    sampler = GridSampler(train, args.seed, grid_weights)
     start = time.time()
     budget = args.minutes * 60
     step, best, ema = 0, -1.0, None
