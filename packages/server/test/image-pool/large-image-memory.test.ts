@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ProcessorSettings } from '../../src/engine/image-processor.js';
 import { ImagePool } from '../../src/image-pool/pool.js';
+import { TINY_PROCESSOR } from './processor.js';
 import { readImageHeader } from '../../src/images/decode.js';
 import { markSizing } from '../../src/images/mark-sizing.js';
 
@@ -15,12 +15,7 @@ const WIDTH = 6000;
 const HEIGHT = 4000;
 const DECODED_MB = (WIDTH * HEIGHT * 3) / 2 ** 20; // 68.7 MiB
 const LIMITS = { maxBytes: 50_000_000, maxPixels: 30_000_000 };
-const PROCESSOR: ProcessorSettings = {
-  cropSize: 128,
-  maxCrops: 4,
-  imageMean: [0.48145466, 0.4578275, 0.40821073],
-  imageStd: [0.26862954, 0.26130258, 0.27577711],
-};
+const PROCESSOR = TINY_PROCESSOR;
 
 const rssMiB = (): number =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;

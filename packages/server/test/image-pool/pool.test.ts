@@ -1,8 +1,9 @@
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { preprocessImage } from '../../src/engine/image-processor.js';
-import type { ProcessedImage, ProcessorSettings } from '../../src/engine/image-processor.js';
+import type { ProcessedImage } from '../../src/engine/image-processor.js';
 import { ImagePool } from '../../src/image-pool/pool.js';
+import { TINY_PROCESSOR } from './processor.js';
 import type { ImageTask } from '../../src/image-pool/task.js';
 import { decodeImage, readImageHeader } from '../../src/images/decode.js';
 import { drawMarks } from '../../src/images/draw-marks.js';
@@ -11,12 +12,7 @@ import { markSizing } from '../../src/images/mark-sizing.js';
 import type { MarkBox, RgbImage } from '../../src/images/types.js';
 
 const LIMITS = { maxBytes: 10_000_000, maxPixels: 20_000_000 };
-const PROCESSOR: ProcessorSettings = {
-  cropSize: 128,
-  maxCrops: 4,
-  imageMean: [0.48145466, 0.4578275, 0.40821073],
-  imageStd: [0.26862954, 0.26130258, 0.27577711],
-};
+const PROCESSOR = TINY_PROCESSOR;
 const MARKS: MarkBox[] = [
   { label: 1, x1: 10, y1: 12, x2: 90, y2: 70 },
   { label: 2, x1: 120, y1: 30, x2: 200, y2: 110, color: '#00ff00' },
