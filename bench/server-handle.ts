@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineOptions } from '../packages/server/src/engine/index.js';
 import { rssMiB, statCpuMs } from './proc.js';
@@ -19,13 +20,46 @@ export interface ServerOptions {
   /** Extra MAGMA_* variables (they override the benchmark's defaults). */
   readonly env?: Readonly<Record<string, string>>;
   /**
-   * The server as users get it: its own engine from its config (batching ignored) and none of
-   * the benchmark's settings (rate limit, concurrency, queue, log level) but address and port.
+   * The server as users get it: the built package (dist/, what `magma-som-server` runs), its own
+   * engine from its config (batching ignored) and none of the benchmark's settings (rate limit,
+   * concurrency, queue, log level) but address and port. Otherwise the sources, through tsx.
    */
   readonly shippedDefaults?: boolean;
 }
 
 const ENTRY = fileURLToPath(new URL('./server-process.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Newest modification time of the files under `dir`, in ms. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile())
+      newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Warns when the build looks older than its sources (`npm run bench` builds first). A warning,
+ * not a refusal: Nx can leave matching outputs as they are, with their old times.
+ */
+function warnIfBuildIsStale(): void {
+  for (const pkg of ['server', 'schemas']) {
+    const dist = join(ROOT, 'packages', pkg, 'dist');
+    let built: number;
+    try {
+      built = statSync(join(dist, 'index.js')).mtimeMs;
+    } catch {
+      throw new Error(`packages/${pkg} is not built: run \`npm run build\` (npm run bench does)`);
+    }
+    if (newestMtime(join(ROOT, 'packages', pkg, 'src')) > built) {
+      console.warn(
+        `!!!!! packages/${pkg}/dist is older than its sources: the shipped-defaults server runs the build; run \`npm run build\` (npm run bench does) !!!!!`,
+      );
+    }
+  }
+}
 
 /** Server settings of every run: no rate limit, room for the highest concurrency, quiet logs. */
 const BENCH_ENV: Readonly<Record<string, string>> = {
@@ -44,10 +78,11 @@ export class ServerHandle {
   ) {}
 
   static async start(options: ServerOptions): Promise<ServerHandle> {
+    if (options.shippedDefaults) warnIfBuildIsStale();
     const child = fork(ENTRY, [], {
       // BENCH_SERVER_NODE_ARGS adds node flags to the server, e.g. "--cpu-prof --cpu-prof-dir=prof"
       execArgv: [
-        '--conditions=@magma-som/source',
+        ...(options.shippedDefaults ? [] : ['--conditions=@magma-som/source']),
         '--import',
         'tsx',
         '--expose-gc',

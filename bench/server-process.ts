@@ -1,14 +1,13 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Engine } from '../packages/server/src/engine/index.js';
-import type { EngineOptions } from '../packages/server/src/engine/index.js';
-import { loadConfig, startServer } from '../packages/server/src/index.js';
+import type { Engine, EngineOptions } from '../packages/server/src/engine/index.js';
 import type { ServerConfig } from '../packages/server/src/index.js';
 import type { FromServer, ToServer } from './protocol.js';
 
 // The server under test, as a child process of the benchmark: the real Fastify + tRPC server
 // (configured from MAGMA_* like the CLI), with an engine built here so that the batching
 // options (BENCH_ENGINE_OPTIONS, JSON) can be set whatever the server's config maps; with
-// BENCH_SHIPPED_DEFAULTS=1 the server starts its own engine from its config, as the CLI does.
+// BENCH_SHIPPED_DEFAULTS=1 the server is the built package and starts its own engine from its
+// config, as the CLI does (modules loaded dynamically, so that mode loads no source file of it).
 // It measures its own main-thread event-loop delay and reports it over IPC.
 
 /** Timer resolution of the event-loop monitor; each sample is resolution + delay. */
@@ -19,7 +18,8 @@ function send(message: FromServer): void {
 }
 
 /** An engine with the benchmark's batching options. */
-function benchEngine(config: ServerConfig): Promise<Engine> {
+async function benchEngine(config: ServerConfig): Promise<Engine> {
+  const { Engine } = await import('../packages/server/src/engine/index.js');
   const batching = JSON.parse(
     process.env['BENCH_ENGINE_OPTIONS'] ?? '{}',
   ) as Partial<EngineOptions>;
@@ -37,9 +37,12 @@ function benchEngine(config: ServerConfig): Promise<Engine> {
 }
 
 async function main(): Promise<void> {
+  const shipped = process.env['BENCH_SHIPPED_DEFAULTS'] === '1';
+  const { loadConfig, startServer } = shipped
+    ? await import('@magma-som/server')
+    : await import('../packages/server/src/index.js');
   const config = loadConfig(process.env);
-  const engine =
-    process.env['BENCH_SHIPPED_DEFAULTS'] === '1' ? undefined : await benchEngine(config);
+  const engine = shipped ? undefined : await benchEngine(config);
   const server = await startServer(config, engine === undefined ? {} : { engine });
   await server.whenReady;
 
