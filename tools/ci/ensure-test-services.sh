@@ -10,12 +10,14 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
+  # (a flag, not "is as_root set": an empty array counts as unset in bash)
+  can_install=0 as_root=()
   if [ "$(id -u)" = 0 ]; then
-    as_root=()
+    can_install=1
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
+    can_install=1 as_root=(sudo -n)
   fi
-  if [ -n "${as_root+set}" ]; then
+  if [ "$can_install" = 1 ]; then
     echo "installing ${missing[*]} (Debian packages) for the tests" >&2
     "${as_root[@]}" apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
