@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { APIConnectionError, InvalidImageError, createClient } from '../src/index.js';
 import { createClient as createNodeClient } from '../src/node.js';
-import { base64ToBytes, bytesToBase64, bytesToBase64Url } from '../src/web/base64.js';
+import {
+  base64ToBytes,
+  bufferBase64,
+  bytesToBase64,
+  bytesToBase64Url,
+  nativeBase64,
+  portableBase64,
+} from '../src/web/base64.js';
 import { imageIdOf, randomUuid } from '../src/web/web-crypto.js';
 import { FaultServer } from './support/fault-server.js';
 
@@ -60,6 +67,25 @@ describe("a browser's network failure", () => {
 });
 
 describe('Web replacements of Buffer and node:crypto', () => {
+  it('each base64 codec round-trips bytes of every length, as Buffer encodes them', () => {
+    const codecs = [portableBase64, bufferBase64(Buffer), nativeBase64()].filter(
+      (c) => c !== undefined,
+    );
+    for (const codec of codecs) {
+      for (const length of [0, 1, 2, 3, 100, 0x8000 - 1, 0x8000, 0x8000 * 3 + 7]) {
+        const bytes = randomBytes(length);
+        // a view at an offset: the codecs must encode the view, not its whole buffer
+        const backing = new Uint8Array(length + 3);
+        backing.set(bytes, 3);
+        const view = backing.subarray(3);
+        const encoded = codec.encode(view);
+        expect(encoded).toBe(bytes.toString('base64'));
+        expect(Buffer.from(codec.decode(encoded)).equals(bytes)).toBe(true);
+        expect(Buffer.from(codec.decode(encoded.replace(/=+$/, ''))).equals(bytes)).toBe(true);
+      }
+    }
+  });
+
   it('base64 round-trips bytes of every length, as Buffer encodes them', () => {
     for (const length of [0, 1, 2, 3, 100, 0x8000 - 1, 0x8000, 0x8000 * 3 + 7]) {
       const bytes = new Uint8Array(randomBytes(length));
