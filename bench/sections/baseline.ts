@@ -35,7 +35,8 @@ interface Answered {
   readonly answer: string;
 }
 
-async function ask(target: Target, body: string): Promise<Answered> {
+/** One POST of an ask body: its wall time and the parsed answer (an HTTP error throws). */
+async function postAsk<T>(target: Target, body: string): Promise<{ wallMs: number; json: T }> {
   const sent = performance.now();
   const response = await fetch(`${target.url}/v1/som/ask`, {
     method: 'POST',
@@ -46,7 +47,14 @@ async function ask(target: Target, body: string): Promise<Answered> {
   const wallMs = performance.now() - sent;
   if (!response.ok)
     throw new Error(`${target.name}: HTTP ${response.status}: ${text.slice(0, 300)}`);
-  const json = JSON.parse(text) as { answer: string; timings: Record<string, number> };
+  return { wallMs, json: JSON.parse(text) as T };
+}
+
+async function ask(target: Target, body: string): Promise<Answered> {
+  const { wallMs, json } = await postAsk<{ answer: string; timings: Record<string, number> }>(
+    target,
+    body,
+  );
   const t = json.timings;
   // ours reports the model's stages, the baseline its sum (vision + prefill + decode) as modelMs
   const modelMs = t['modelMs'] ?? t['visionMs']! + t['prefillMs']! + t['decodeMs']!;
@@ -249,8 +257,8 @@ async function parity(targets: readonly [Target, Target], images: readonly Bench
   let asked = 0;
   for (const image of images) {
     for (const body of image.bodies.slice(0, PARITY_QUESTIONS)) {
-      const request = JSON.parse(body) as { prompt: string; options: object };
-      const marked = await askForMarkedImage(targets[0], body);
+      const request = JSON.parse(body) as object;
+      const marked = await askForMarkedImage(targets[0], request);
       const baseline = await ask(targets[1], body);
       asked++;
       if (marked.answer !== baseline.answer)
@@ -278,21 +286,9 @@ async function parity(targets: readonly [Target, Target], images: readonly Bench
 }
 
 /** An ask to our server that also returns the marked image, as the PNG base64 an ask accepts. */
-async function askForMarkedImage(target: Target, body: string) {
-  const request = {
-    ...(JSON.parse(body) as object),
-    returnMarkedImage: true,
-    markedImageFormat: 'png',
-  };
-  const response = await fetch(`${target.url}/v1/som/ask`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(request),
-  });
-  const text = await response.text();
-  if (!response.ok)
-    throw new Error(`${target.name}: HTTP ${response.status}: ${text.slice(0, 300)}`);
-  const json = JSON.parse(text) as { answer: string; markedImage: { data: string } };
+async function askForMarkedImage(target: Target, request: object) {
+  const body = JSON.stringify({ ...request, returnMarkedImage: true, markedImageFormat: 'png' });
+  const { json } = await postAsk<{ answer: string; markedImage: { data: string } }>(target, body);
   return { answer: json.answer, image: json.markedImage.data };
 }
 

@@ -67,8 +67,9 @@ describe("a browser's network failure", () => {
 });
 
 describe('Web replacements of Buffer and node:crypto', () => {
-  it('each base64 codec round-trips bytes of every length, as Buffer encodes them', () => {
-    const codecs = [portableBase64, bufferBase64(Buffer), nativeBase64()].filter(
+  it('each base64 codec, and the one the module picked, round-trips bytes of every length, as Buffer encodes them', () => {
+    const picked = { encode: bytesToBase64, decode: base64ToBytes };
+    const codecs = [picked, portableBase64, bufferBase64(Buffer), nativeBase64()].filter(
       (c) => c !== undefined,
     );
     for (const codec of codecs) {
@@ -80,21 +81,11 @@ describe('Web replacements of Buffer and node:crypto', () => {
         const view = backing.subarray(3);
         const encoded = codec.encode(view);
         expect(encoded).toBe(bytes.toString('base64'));
+        if (codec === picked) expect(bytesToBase64Url(view)).toBe(bytes.toString('base64url'));
+        // Buffer.equals: vitest's deep equality is slow on 100k-element arrays
         expect(Buffer.from(codec.decode(encoded)).equals(bytes)).toBe(true);
         expect(Buffer.from(codec.decode(encoded.replace(/=+$/, ''))).equals(bytes)).toBe(true);
       }
-    }
-  });
-
-  it('base64 round-trips bytes of every length, as Buffer encodes them', () => {
-    for (const length of [0, 1, 2, 3, 100, 0x8000 - 1, 0x8000, 0x8000 * 3 + 7]) {
-      const bytes = new Uint8Array(randomBytes(length));
-      const encoded = bytesToBase64(bytes);
-      expect(encoded).toBe(Buffer.from(bytes).toString('base64'));
-      expect(bytesToBase64Url(bytes)).toBe(Buffer.from(bytes).toString('base64url'));
-      // Buffer.equals: vitest's deep equality is slow on 100k-element arrays
-      expect(Buffer.from(base64ToBytes(encoded)).equals(bytes)).toBe(true);
-      expect(Buffer.from(base64ToBytes(encoded.replace(/=+$/, ''))).equals(bytes)).toBe(true);
     }
   });
 
