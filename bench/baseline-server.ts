@@ -14,7 +14,6 @@ const PYTHON = process.env['BENCH_PYTHON'] ?? '/usr/bin/python3';
 const SERVER = fileURLToPath(new URL('./baseline/server.py', import.meta.url));
 const SETUP = 'bash bench/baseline/setup.sh';
 const SETUP_SCRIPT = fileURLToPath(new URL('./baseline/setup.sh', import.meta.url));
-const MODULES = ['fastapi', 'uvicorn', 'torch', 'PIL', 'onnx', 'numpy', 'regex', 'jinja2'];
 
 export const BASELINE_ENV: Readonly<Record<string, string>> = {
   OPENBLAS_NUM_THREADS: '1',
@@ -25,29 +24,35 @@ export const BASELINE_ENV: Readonly<Record<string, string>> = {
   MALLOC_TRIM_THRESHOLD_: String(512 * 2 ** 20),
 };
 
-function missingModules(): string | undefined {
+/** What the baseline's Python lacks (setup.sh --check: its modules, and torch on OpenBLAS), or undefined. */
+function missingPackages(): string | undefined {
   try {
-    execFileSync(PYTHON, ['-c', `import ${MODULES.join(', ')}`], { stdio: 'pipe' });
+    execFileSync('bash', [SETUP_SCRIPT, '--check'], {
+      stdio: 'pipe',
+      env: { ...process.env, PYTHON },
+    });
     return undefined;
   } catch (error) {
-    return (error as { stderr?: Buffer }).stderr?.toString().trim().split('\n').pop() ?? 'failed';
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    return stderr ? stderr.split('\n').join('; ') : 'the check failed';
   }
 }
 
 /**
- * Checks that the baseline's Debian Python packages are there; as root, installs missing ones
- * with bench/baseline/setup.sh, otherwise throws with that command.
+ * Checks that the baseline's Debian Python packages are there, torch on OpenBLAS (on the
+ * reference BLAS the baseline would be measured far slower than it runs deployed); as root,
+ * installs what is missing with bench/baseline/setup.sh, otherwise throws with that command.
  */
 export function checkBaselinePython(): void {
-  let missing = missingModules();
+  let missing = missingPackages();
   if (missing !== undefined && process.getuid?.() === 0) {
     console.log(`[bench] the Python baseline needs packages (${missing}): running ${SETUP}`);
-    execFileSync('bash', [SETUP_SCRIPT], { stdio: 'inherit' });
-    missing = missingModules();
+    execFileSync('bash', [SETUP_SCRIPT], { stdio: 'inherit', env: { ...process.env, PYTHON } });
+    missing = missingPackages();
   }
   if (missing !== undefined) {
     throw new Error(
-      `the Python baseline needs ${PYTHON} with ${MODULES.join(', ')} (${missing}); install them with \`${SETUP}\` (Debian, as root)`,
+      `the Python baseline needs ${PYTHON} with its packages (${missing}); install them with \`${SETUP}\` (Debian, as root)`,
     );
   }
 }
