@@ -6,8 +6,8 @@ reference BLAS; else exit 1 with what is missing on stderr.
 
 Why OpenBLAS: Debian's torch links the generic libblas.so.3, which points at the reference BLAS
 until OpenBLAS is installed. Everything still works, about 20x slower per matrix multiply: a
-training run's minute budget buys a tenth of the steps, and the benchmark's PyTorch baseline
-would be measured far slower than it is when deployed.
+training run's minute budget buys about an eighth of the steps, and the benchmark's PyTorch
+baseline would be measured far slower than it is when deployed. train.py calls missing().
 """
 
 import importlib

@@ -6,10 +6,11 @@
 # there. The server, the SDK and the tests need none of this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if /usr/bin/python3 tools/python-env-check.py torch onnx numpy PIL; then
+check=(/usr/bin/python3 tools/python-env-check.py torch onnx numpy PIL)
+if "${check[@]}"; then
   echo "tools/setup-python.sh: torch (on OpenBLAS), onnx, numpy and PIL present"
   exit 0
 fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-onnx python3-numpy python3-pil libopenblas0-pthread
-/usr/bin/python3 tools/python-env-check.py torch onnx numpy PIL
+"${check[@]}"

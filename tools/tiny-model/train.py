@@ -36,7 +36,7 @@ import json
 import math
 import os
 import random
-import subprocess
+import runpy
 import sys
 import time
 from collections import defaultdict
@@ -442,10 +442,8 @@ def main() -> None:
     grid_weights = {g: float(w) for g, w in (x.split("=") for x in args.grid_weight)}
     torch.set_num_threads(args.threads)
     # The run's budget is in minutes: on Debian's reference BLAS they buy about an eighth of the steps.
-    blas = subprocess.run([sys.executable, str(HERE.parent / "python-env-check.py"), "torch"],
-                          capture_output=True, text=True)
-    if blas.returncode != 0:
-        print(f"warning: {blas.stderr.strip()} (bash tools/setup-python.sh)", file=sys.stderr)
+    for problem in runpy.run_path(str(HERE.parent / "python-env-check.py"))["missing"](["torch"]):
+        print(f"warning: missing {problem} (bash tools/setup-python.sh)", file=sys.stderr)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     args.run.mkdir(parents=True, exist_ok=True)
