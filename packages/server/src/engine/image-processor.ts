@@ -68,16 +68,53 @@ function axisTaps(inSize: number, outSize: number): AxisTaps {
 }
 
 /**
- * Stretches interleaved RGB bytes to outWidth x outHeight and returns normalized planar floats [3, H, W]:
- * ((pixel / 255) - mean) / std. Bilinear is linear, so interpolating the bytes and normalizing the result
- * equals torch's normalize-then-interpolate, with less work when downscaling.
+ * Where each output value goes: channel c, row y, column x land at
+ * c * channelStride + rowOffset[y] + columnOffset[x]. Planar [3, H, W] and the crops
+ * [rows*cols, 3, S, S] are both of this form, so one loop writes either without a second pass.
  */
-export function resizeNormalized(
+interface OutputLayout {
+  readonly channelStride: number;
+  readonly rowOffset: Int32Array;
+  readonly columnOffset: Int32Array;
+}
+
+function planarLayout(outWidth: number, outHeight: number): OutputLayout {
+  return {
+    channelStride: outWidth * outHeight,
+    rowOffset: Int32Array.from({ length: outHeight }, (_, y) => y * outWidth),
+    columnOffset: Int32Array.from({ length: outWidth }, (_, x) => x),
+  };
+}
+
+/** Crop k = r*cols + c holds grid rows r*S.., columns c*S..; each crop is channel-planar. */
+function cropLayout(grid: CropGrid, cropSize: number): OutputLayout {
+  const cropPlane = cropSize * cropSize;
+  const cropValues = 3 * cropPlane;
+  return {
+    channelStride: cropPlane,
+    rowOffset: Int32Array.from(
+      { length: grid.rows * cropSize },
+      (_, y) => Math.floor(y / cropSize) * grid.cols * cropValues + (y % cropSize) * cropSize,
+    ),
+    columnOffset: Int32Array.from(
+      { length: grid.cols * cropSize },
+      (_, x) => Math.floor(x / cropSize) * cropValues + (x % cropSize),
+    ),
+  };
+}
+
+/**
+ * Stretches interleaved RGB bytes to outWidth x outHeight, normalizes ((pixel / 255) - mean) / std
+ * and writes the floats in `layout`. Bilinear is linear, so interpolating the bytes and
+ * normalizing the result equals torch's normalize-then-interpolate, with less work when downscaling.
+ */
+function resizeNormalizedInto(
   image: RgbImage,
   outWidth: number,
   outHeight: number,
   mean: readonly [number, number, number],
   std: readonly [number, number, number],
+  layout: OutputLayout,
 ): Float32Array {
   const { data, width, height } = image;
   if (data.length !== width * height * 3) {
@@ -87,8 +124,8 @@ export function resizeNormalized(
   }
   const xs = axisTaps(width, outWidth);
   const ys = axisTaps(height, outHeight);
-  const plane = outWidth * outHeight;
-  const out = new Float32Array(3 * plane);
+  const out = new Float32Array(3 * outWidth * outHeight);
+  const { channelStride, rowOffset, columnOffset } = layout;
   const gain = std.map((s) => 1 / (255 * s));
   const offset = mean.map((m, c) => -m / std[c]!);
   const rowStride = width * 3;
@@ -96,41 +133,48 @@ export function resizeNormalized(
     const wy = ys.highWeight[oy]!;
     const row0 = ys.low[oy]! * rowStride;
     const row1 = ys.high[oy]! * rowStride;
+    const rowTarget = rowOffset[oy]!;
     for (let ox = 0; ox < outWidth; ox++) {
       const wx = xs.highWeight[ox]!;
       const col0 = xs.low[ox]! * 3;
       const col1 = xs.high[ox]! * 3;
-      const target = oy * outWidth + ox;
+      const target = rowTarget + columnOffset[ox]!;
       for (let c = 0; c < 3; c++) {
         const top = data[row0 + col0 + c]! * (1 - wx) + data[row0 + col1 + c]! * wx;
         const bottom = data[row1 + col0 + c]! * (1 - wx) + data[row1 + col1 + c]! * wx;
         const value = top * (1 - wy) + bottom * wy;
-        out[c * plane + target] = value * gain[c]! + offset[c]!;
+        out[c * channelStride + target] = value * gain[c]! + offset[c]!;
       }
     }
   }
   return out;
 }
 
-/** Cuts planar [3, rows*S, cols*S] floats into crops [rows*cols, 3, S, S], row-major (k = r*cols + c). */
-export function cutCrops(planar: Float32Array, grid: CropGrid, cropSize: number): Float32Array {
-  const width = grid.cols * cropSize;
-  const plane = width * grid.rows * cropSize;
-  const cropPlane = cropSize * cropSize;
-  const out = new Float32Array(planar.length);
-  for (let r = 0; r < grid.rows; r++) {
-    for (let c = 0; c < grid.cols; c++) {
-      const crop = r * grid.cols + c;
-      for (let ch = 0; ch < 3; ch++) {
-        for (let y = 0; y < cropSize; y++) {
-          const from = ch * plane + (r * cropSize + y) * width + c * cropSize;
-          const to = (crop * 3 + ch) * cropPlane + y * cropSize;
-          out.set(planar.subarray(from, from + cropSize), to);
-        }
-      }
-    }
-  }
-  return out;
+/** resizeNormalizedInto, planar [3, H, W]. */
+export function resizeNormalized(
+  image: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  mean: readonly [number, number, number],
+  std: readonly [number, number, number],
+): Float32Array {
+  const layout = planarLayout(outWidth, outHeight);
+  return resizeNormalizedInto(image, outWidth, outHeight, mean, std, layout);
+}
+
+/**
+ * resizeNormalizedInto to the whole crop grid, written straight as crops
+ * [rows*cols, 3, S, S], row-major (k = r*cols + c): no planar image to cut afterwards.
+ */
+export function resizeNormalizedCrops(
+  image: RgbImage,
+  grid: CropGrid,
+  settings: ProcessorSettings,
+): Float32Array {
+  const S = settings.cropSize;
+  const { imageMean, imageStd } = settings;
+  const layout = cropLayout(grid, S);
+  return resizeNormalizedInto(image, grid.cols * S, grid.rows * S, imageMean, imageStd, layout);
 }
 
 export interface ProcessorSettings {
@@ -154,14 +198,7 @@ export function isProcessedImage(image: RgbImage | ProcessedImage): image is Pro
 export function preprocessImage(image: RgbImage, settings: ProcessorSettings): ProcessedImage {
   const { cropSize } = settings;
   const grid = selectCropGrid(image.width, image.height, cropSize, settings.maxCrops);
-  const planar = resizeNormalized(
-    image,
-    grid.cols * cropSize,
-    grid.rows * cropSize,
-    settings.imageMean,
-    settings.imageStd,
-  );
-  return { grid, pixelValues: cutCrops(planar, grid, cropSize) };
+  return { grid, pixelValues: resizeNormalizedCrops(image, grid, settings) };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  cutCrops,
   preprocessImage,
   resizeNormalized,
+  resizeNormalizedCrops,
   selectCropGrid,
   stitchImageFeatures,
   visualTokenCount,
@@ -109,20 +109,23 @@ describe('resizeNormalized matches torch F.interpolate(bilinear, align_corners=F
   });
 });
 
-describe('cutCrops', () => {
-  it('cuts a 2x3 grid row-major, each crop channel-planar', () => {
-    const S = 2;
+describe('resizeNormalizedCrops', () => {
+  it('writes the planar result as crops of a 2x3 grid, row-major, each crop channel-planar', () => {
+    const S = 4;
     const grid = { rows: 2, cols: 3 };
     const width = grid.cols * S;
     const height = grid.rows * S;
-    // value encodes channel, y, x so every position is recognisable
-    const planar = new Float32Array(3 * width * height);
-    for (let ch = 0; ch < 3; ch++)
-      for (let y = 0; y < height; y++)
-        for (let x = 0; x < width; x++)
-          planar[(ch * height + y) * width + x] = ch * 1000 + y * 10 + x;
-    const crops = cutCrops(planar, grid, S);
-    // crop k = r*cols + c holds rows r*S.., cols c*S..
+    // a 17x11 image of distinct bytes, stretched to 12x8
+    const image = {
+      data: Uint8Array.from({ length: 17 * 11 * 3 }, (_, i) => (i * 37) % 256),
+      width: 17,
+      height: 11,
+    };
+    const planar = resizeNormalized(image, width, height, fixture.mean, fixture.std);
+    const settings = { cropSize: S, maxCrops: 6, imageMean: fixture.mean, imageStd: fixture.std };
+    const crops = resizeNormalizedCrops(image, grid, settings);
+    expect(crops.length).toBe(planar.length);
+    // crop k = r*cols + c holds rows r*S.., cols c*S..: the same float, bit for bit
     for (let r = 0; r < grid.rows; r++)
       for (let c = 0; c < grid.cols; c++)
         for (let ch = 0; ch < 3; ch++)
@@ -130,7 +133,7 @@ describe('cutCrops', () => {
             for (let x = 0; x < S; x++) {
               const k = r * grid.cols + c;
               expect(crops[((k * 3 + ch) * S + y) * S + x]).toBe(
-                ch * 1000 + (r * S + y) * 10 + (c * S + x),
+                planar[(ch * height + r * S + y) * width + c * S + x],
               );
             }
   });
