@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EngineError, deserializeError } from './errors.js';
-import { isProcessedImage } from './image-processor.js';
+import { isProcessedImage, pixelBufferOf } from './image-processor.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { schedulerSettings } from './scheduler.js';
 import type { SchedulerRequest } from './sequence.js';
@@ -163,10 +163,6 @@ function transferableImage(image: ModelImage): ModelImage {
     : { data: image.data.slice(), width: image.width, height: image.height };
 }
 
-function bufferOf(image: ModelImage): ArrayBuffer {
-  return (isProcessedImage(image) ? image.pixelValues.buffer : image.data.buffer) as ArrayBuffer;
-}
-
 function cancelledResult(): GenerateResult {
   return {
     text: '',
@@ -311,7 +307,7 @@ export class Engine {
         reject,
         cleanup: () => req.signal?.removeEventListener('abort', onAbort),
       });
-      this.post({ type: 'generate', request }, image ? [bufferOf(image)] : []);
+      this.post({ type: 'generate', request }, image ? [pixelBufferOf(image)] : []);
     });
   }
 
@@ -354,7 +350,9 @@ export class Engine {
         settle(error);
         return;
       }
-      this.post({ type: 'generate', request: { ...pending.sequence, image } }, [bufferOf(image)]);
+      this.post({ type: 'generate', request: { ...pending.sequence, image } }, [
+        pixelBufferOf(image),
+      ]);
     }, settle);
   }
 

@@ -195,6 +195,11 @@ export function isProcessedImage(image: RgbImage | ProcessedImage): image is Pro
   return 'pixelValues' in image;
 }
 
+/** The buffer behind the pixels (or crops), to transfer between threads. */
+export function pixelBufferOf(image: RgbImage | ProcessedImage): ArrayBuffer {
+  return (isProcessedImage(image) ? image.pixelValues.buffer : image.data.buffer) as ArrayBuffer;
+}
+
 export function preprocessImage(image: RgbImage, settings: ProcessorSettings): ProcessedImage {
   const { cropSize } = settings;
   const grid = selectCropGrid(image.width, image.height, cropSize, settings.maxCrops);

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { pixelBufferOf } from '../engine/image-processor.js';
 import { runImageTask } from './task.js';
 import type { ImageTask, ImageTaskResult } from './task.js';
 
@@ -25,8 +26,8 @@ const collect = runInNewContext('gc') as () => void;
 function movedResult(result: ImageTaskResult): unknown {
   if (!result.ok) return result;
   const { image, markedImage } = result.output;
-  const pixels = 'pixelValues' in image ? image.pixelValues : image.data;
-  const buffers = markedImage !== undefined ? [pixels.buffer, markedImage.buffer] : [pixels.buffer];
+  const pixels = pixelBufferOf(image);
+  const buffers = markedImage !== undefined ? [pixels, markedImage.buffer] : [pixels];
   return move({ [transferableSymbol]: buffers, [valueSymbol]: result });
 }
 
