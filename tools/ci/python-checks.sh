@@ -99,10 +99,11 @@ nice -n 5 "$PYTHON" tools/tiny-model/train.py --data "$work/data" --run "$work/r
   --eval-scenes 8 --batch 4 --grid-weight 1x3=2 --grid-weight 3x1=2
 test -s "$work/run-resumed/best.pt" || { echo "the resumed run wrote no best.pt" >&2; exit 1; }
 
-step "smoke: bundle variants (fp16 edges, external data, mixed per-graph dtypes)"
+step "smoke: bundle variants (fp16 edges, external data, mixed per-graph dtypes, no prefix inputs)"
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-fp16" --fp16-edges
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-external" --external-data
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-mixed" --mixed
+"$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-legacy" --without-prefix-inputs
 
 step "smoke: int4/int8 variants and their PyTorch reference (dequantized weights)"
 cp -r "$work/bundle" "$work/bundle-quant"

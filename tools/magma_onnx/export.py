@@ -75,15 +75,23 @@ class EmbedTokens(nn.Module):
 
 
 class Decoder(nn.Module):
-    """inputs_embeds + mask + positions + flat past KV -> logits (float32) + flat present KV."""
+    """inputs_embeds + mask + positions + flat past KV + flat prefix KV -> logits (float32) + flat present KV.
+
+    The prefix (keys and values of a cached image prompt) is attended to but not copied into the
+    present, so a decoder step moves only the positions after it (docs/BUNDLE.md).
+    """
 
     def __init__(self, src: ExportSource):
         super().__init__()
         self.lm, self.lm_head, self.text = src.lm, src.lm_head, src.text
 
-    def forward(self, inputs_embeds, attention_mask, position_ids, num_logits_to_keep, *past_flat):
-        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
-        hidden, presents = llama_forward(self.lm, self.text, inputs_embeds, attention_mask, position_ids, past)
+    def forward(self, inputs_embeds, attention_mask, position_ids, num_logits_to_keep, *kv_flat):
+        layers = self.text.num_hidden_layers
+        pairs = [(kv_flat[2 * i], kv_flat[2 * i + 1]) for i in range(2 * layers)]
+        past, prefix = pairs[:layers], pairs[layers:]
+        hidden, presents = llama_forward(
+            self.lm, self.text, inputs_embeds, attention_mask, position_ids, past, prefix=prefix
+        )
         # Keep only the last k positions (k <= 0 keeps all), with tensor ops so k stays an input.
         t_idx = torch.cumsum(torch.ones_like(position_ids[0]), dim=0) - 1  # [T]
         t_len = torch.ones_like(position_ids[0]).sum()
@@ -167,16 +175,20 @@ def export_embed(src: ExportSource, path: Path) -> None:
     )
 
 
-def decoder_sample(t: TextConfig, dtype: torch.dtype, dev: torch.device, b: int = 2, p: int = 3, n: int = 4) -> tuple:
-    """Decoder inputs (embeds, mask, positions, keep, *past): a non-empty past so the concat path is traced."""
+def decoder_sample(
+    t: TextConfig, dtype: torch.dtype, dev: torch.device, b: int = 2, p: int = 3, n: int = 4, q: int = 5
+) -> tuple:
+    """Decoder inputs (embeds, mask, positions, keep, *past, *prefix): a non-empty past and prefix so both are traced."""
     g = torch.Generator().manual_seed(0)
     embeds = torch.randn(b, n, t.hidden_size, generator=g).to(dev, dtype)
-    mask = torch.ones(b, p + n, dtype=torch.int64, device=dev)
-    pos = torch.arange(p, p + n, dtype=torch.int64, device=dev).expand(b, n).contiguous()
+    mask = torch.ones(b, q + p + n, dtype=torch.int64, device=dev)
+    pos = torch.arange(q + p, q + p + n, dtype=torch.int64, device=dev).expand(b, n).contiguous()
     keep = torch.tensor(1, dtype=torch.int64, device=dev)
     past = [torch.randn(b, t.num_key_value_heads, p, t.head_dim, generator=g).to(dev, dtype)
             for _ in range(2 * t.num_hidden_layers)]
-    return (embeds, mask, pos, keep, *past)
+    prefix = [torch.randn(b, t.num_key_value_heads, q, t.head_dim, generator=g).to(dev, dtype)
+              for _ in range(2 * t.num_hidden_layers)]
+    return (embeds, mask, pos, keep, *past, *prefix)
 
 
 @torch.no_grad()
@@ -196,6 +208,10 @@ def export_decoder(src: ExportSource, path: Path, dtype: torch.dtype = torch.flo
             names_out.append(f"present.{i}.{kind}")
             axes[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_seq"}
             axes[f"present.{i}.{kind}"] = {0: "batch", 2: "total_seq"}
+    for i in range(t.num_hidden_layers):
+        for kind in ("key", "value"):
+            names_in.append(f"prefix_key_values.{i}.{kind}")
+            axes[f"prefix_key_values.{i}.{kind}"] = {0: "batch", 2: "prefix_seq"}
     _export(Decoder(src).eval(), decoder_sample(t, dtype, _device(src.lm_head)), path, names_in, names_out, axes)
 
 

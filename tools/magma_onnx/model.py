@@ -273,10 +273,14 @@ def llama_forward(
     past: Optional[List[KV]] = None,
     taps: Optional[List[torch.Tensor]] = None,
     attn_taps: Optional[List[torch.Tensor]] = None,
+    prefix: Optional[List[KV]] = None,
 ) -> Tuple[torch.Tensor, List[KV]]:
     """Llama decoder on embeddings with a KV cache. `lm` is any module with .layers and .norm shaped like HF Llama.
 
     Returns the final-normed hidden states [B,T,H] and the new caches [B, kv_heads, P+T, head_dim].
+    With `prefix` (keys and values [B, kv_heads, Q, head_dim] of positions before `past`; the mask
+    then covers Q+P+T columns), attention also reads the prefix but the returned caches still hold
+    only past + new: a long shared prefix (a cached image) is read in place, never copied into them.
     If `taps` is a list, each layer's output residual stream is appended to it, and if `attn_taps` is,
     each layer's attention probabilities [B, heads, T, P+T] (training-only probes and targets).
     """
@@ -303,11 +307,22 @@ def llama_forward(
         presents.append((k, v))
         # GQA without copying K/V: group the query heads by the KV head they share.
         qg = q.reshape(b, nkv, rep, -1, hd)  # [B, nkv, rep, T, hd]
-        scores = torch.matmul(qg.float(), k.unsqueeze(2).transpose(-1, -2).float()) * scale + bias
-        probs = torch.softmax(scores, dim=-1).to(v.dtype)
+        scores = torch.matmul(qg.float(), k.unsqueeze(2).transpose(-1, -2).float()) * scale
+        if prefix is not None:
+            # one softmax over [prefix | past + new]; the prefix's scores go first, like its columns
+            pk, pv = prefix[i]
+            prefix_scores = torch.matmul(qg.float(), pk.unsqueeze(2).transpose(-1, -2).float()) * scale
+            scores = torch.cat([prefix_scores, scores], dim=-1)
+        probs = torch.softmax(scores + bias, dim=-1).to(v.dtype)
         if attn_taps is not None:
             attn_taps.append(probs.reshape(b, nh, probs.shape[-2], probs.shape[-1]))
-        out = torch.matmul(probs, v.unsqueeze(2))  # [B, nkv, rep, T, hd]
+        if prefix is not None:
+            split = prefix[i][0].shape[2]
+            out = torch.matmul(probs[..., :split], prefix[i][1].unsqueeze(2)) + torch.matmul(
+                probs[..., split:], v.unsqueeze(2)
+            )
+        else:
+            out = torch.matmul(probs, v.unsqueeze(2))  # [B, nkv, rep, T, hd]
         out = out.reshape(b, nh, -1, hd).transpose(1, 2).reshape(b, -1, nh * hd)
         x = x + attn.o_proj(out)
         mlp = layer.mlp

@@ -10,8 +10,13 @@
                    vision_encoder.onnx (fp32), embed_tokens_fp16.onnx and decoder_model_merged_fp16.onnx
                    (fp16 edges as above) and nothing else, declared in config.json
                    magma_som.graph_dtypes with default_dtype fp16.
+  --without-prefix-inputs
+                   a decoder as exported before it took a cached prefix's keys and values as
+                   inputs of their own (prefix_key_values.*): each of those inputs becomes an
+                   empty slice of the matching past, so the engine must feed the prefix as the past.
 
 Usage: /usr/bin/python3 tools/reference/make_bundle_variants.py SRC DST [--fp16-edges] [--external-data] [--mixed]
+       [--without-prefix-inputs]
 """
 import argparse
 import json
@@ -49,6 +54,32 @@ def with_fp16_edges(model):
     return model
 
 
+def without_prefix_inputs(model):
+    graph = model.graph
+    prefixes = [value for value in graph.input if value.name.startswith('prefix_key_values.')]
+    if not prefixes:
+        raise SystemExit('the decoder has no prefix inputs to remove')
+    zero = helper.make_tensor('prefix_slice__zero', TensorProto.INT64, [1], [0])
+    axis = helper.make_tensor('prefix_slice__axis', TensorProto.INT64, [1], [2])
+    graph.initializer.extend([zero, axis])
+    nodes = []
+    for value in prefixes:
+        past = value.name.replace('prefix_key_values.', 'past_key_values.')
+        # [B, kv_heads, 0, head_dim], the batch size of the past
+        nodes.append(helper.make_node('Slice', [past, zero.name, zero.name, axis.name], [value.name]))
+        graph.input.remove(value)
+    for node in reversed(nodes):
+        graph.node.insert(0, node)
+    return model
+
+
+def write_without_prefix_inputs(dst):
+    path = os.path.join(dst, 'onnx', 'decoder_model_merged.onnx')
+    onnx.save_model(without_prefix_inputs(onnx.load(path)), path)
+    onnx.checker.check_model(path)
+    print('wrote', path)
+
+
 MIXED = {'vision_encoder': 'fp32', 'embed_tokens': 'fp16', 'decoder_model_merged': 'fp16'}
 
 
@@ -76,12 +107,16 @@ def main():
     ap.add_argument('--fp16-edges', action='store_true')
     ap.add_argument('--external-data', action='store_true')
     ap.add_argument('--mixed', action='store_true')
+    ap.add_argument('--without-prefix-inputs', action='store_true')
     args = ap.parse_args()
     if os.path.exists(args.dst):
         shutil.rmtree(args.dst)
     shutil.copytree(args.src, args.dst)
     if args.mixed:
         write_mixed(args.dst)
+        return
+    if args.without_prefix_inputs:
+        write_without_prefix_inputs(args.dst)
         return
     for name in GRAPHS:
         path = os.path.join(args.dst, 'onnx', name + '.onnx')

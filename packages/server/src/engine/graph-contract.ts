@@ -58,6 +58,17 @@ export function decoderSpec(config: ModelConfig): GraphSpec {
       outputs.push({ name: `present.${i}.${part}`, kind: 'float', dims: kv });
     }
   }
+  // A cached prefix read in place (docs/BUNDLE.md); graphs exported before it lack these inputs.
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const part of ['key', 'value']) {
+      inputs.push({
+        name: `prefix_key_values.${i}.${part}`,
+        kind: 'float',
+        dims: kv,
+        optional: true,
+      });
+    }
+  }
   return { inputs, outputs };
 }
 

@@ -1,4 +1,4 @@
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from './bundle.js';
 import { EngineError } from './errors.js';
 import {
@@ -9,6 +9,8 @@ import {
 } from './image-processor.js';
 import type { CropGrid } from './image-processor.js';
 import type { ModelSessions } from './model-sessions.js';
+import { PrefixBatch } from './prefix-batch.js';
+import type { PrefixKv } from './prefix-batch.js';
 import type { ModelImage } from './types.js';
 import {
   disposeTensor,
@@ -49,9 +51,14 @@ export interface EncodedImage {
   readonly visionMs: number;
 }
 
+export type { PrefixKv } from './prefix-batch.js';
+
 /** A sequence's cache going into a decoder run. */
 export interface StepInput {
+  /** Positions before `past`. A graph without prefix inputs gets them as the past (then `past` must be empty). */
+  readonly prefix?: PrefixKv | null;
   readonly past: KvCache | null;
+  /** Positions in `past` (the prefix not included). */
   readonly pastLength: number;
 }
 
@@ -61,12 +68,18 @@ export type Embeddings = Float32Array | ort.Tensor;
 export interface StepOutput {
   /** Logits of the last position. */
   readonly logits: Float32Array;
+  /** The sequence's own cache after the run: its past and the new positions. */
   readonly present: KvCache;
+  /** The prefix for its next run: the input's, or null where the graph took it as the past (it is in `present`). */
+  readonly prefix: PrefixKv | null;
 }
 
 export class MagmaModel {
   readonly pastNames: string[] = [];
   readonly presentNames: string[] = [];
+  readonly prefixNames: string[] = [];
+  /** Batched prefix inputs, kept between runs (prefix-batch.ts). */
+  private prefixBatch: PrefixBatch | null = null;
 
   constructor(
     readonly sessions: ModelSessions,
@@ -75,12 +88,27 @@ export class MagmaModel {
     for (let i = 0; i < config.numLayers; i++) {
       this.pastNames.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
       this.presentNames.push(`present.${i}.key`, `present.${i}.value`);
+      this.prefixNames.push(`prefix_key_values.${i}.key`, `prefix_key_values.${i}.value`);
     }
   }
 
   /** Only one sequence per decoder run when the cache lives on the GPU (it cannot be re-padded there). */
   get canBatch(): boolean {
     return !this.sessions.kvOnDevice;
+  }
+
+  /**
+   * Whether prefixes stay inputs of their own, read in place by every run: a step then moves
+   * only the positions after the prefix in and out. Needs the graph's prefix inputs and the
+   * cache in host memory.
+   */
+  get splitsPrefix(): boolean {
+    return this.sessions.hasPrefixInputs && this.canBatch;
+  }
+
+  /** Drops the batched prefix kept between runs (when no sequence is running), so it does not hold memory. */
+  forgetBatch(): void {
+    this.prefixBatch = null;
   }
 
   async encodeImage(image: ModelImage): Promise<EncodedImage> {
@@ -145,6 +173,8 @@ export class MagmaModel {
    * One decoder run over several sequences, each adding the same number T of positions. When the
    * sequences are, in order, the rows of one earlier run's present, that present is fed as it is;
    * otherwise their caches are copied into new tensors, shorter ones left-padded with masked zeros.
+   * Prefixes are inputs of their own, ahead of the past in the attention mask: a lone one as it
+   * is, a batch's in buffers kept between runs and edited as sequences join and leave.
    */
   async forwardBatch(embeds: Embeddings, inputs: readonly StepInput[]): Promise<StepOutput[]> {
     const { config, sessions } = this;
@@ -155,27 +185,44 @@ export class MagmaModel {
         : embeds.dims[1]!;
     if (batch > 1 && !this.canBatch)
       throw new Error('batched decoding needs the KV cache in host memory');
+    const split = this.splitsPrefix;
+    let steps = split ? inputs : inputs.map(prefixAsPast);
+    const prefixLengths = steps.map((s) => s.prefix?.length ?? 0);
+    const prefixWidth = Math.max(...prefixLengths);
+    // batched prefixes set the order of the run's rows (prefix-batch.ts); the rest follows it
+    const prefix = sessions.hasPrefixInputs ? this.prefixFeeds(steps, prefixWidth) : null;
+    const order = prefix?.order;
+    if (order !== undefined) steps = order.map((i) => steps[i]!);
 
-    const shared = sharedPast(inputs);
+    const shared = sharedPast(steps);
     const pastWidth = shared
       ? shared.tensors[0]!.dims[2]!
-      : Math.max(...inputs.map((s) => s.pastLength));
-    const pads = inputs.map((s) => (shared ? s.past!.pad : pastWidth - s.pastLength));
+      : Math.max(...steps.map((s) => s.pastLength));
+    const pads = steps.map((s) => (shared ? s.past!.pad : pastWidth - s.pastLength));
 
     const feeds: Record<string, ort.Tensor> = {};
-    feeds['inputs_embeds'] = this.decoderEmbeds(embeds, batch, newTokens);
-    const mask: number[] = [];
+    feeds['inputs_embeds'] = this.decoderEmbeds(
+      order === undefined ? embeds : rowsInOrder(embeds, order),
+      batch,
+      newTokens,
+    );
+    // [prefix padding | prefix | past padding | past | new] per row, written straight as int64
+    const columns = prefixWidth + pastWidth + newTokens;
+    const mask = new BigInt64Array(batch * columns).fill(1n);
     const positions: number[] = [];
-    inputs.forEach((s, b) => {
-      for (let j = 0; j < pastWidth + newTokens; j++) mask.push(j < pads[b]! ? 0 : 1);
-      for (let t = 0; t < newTokens; t++) positions.push(s.pastLength + t);
+    steps.forEach((s, b) => {
+      const prefixLength = s.prefix?.length ?? 0;
+      mask.fill(0n, b * columns, b * columns + prefixWidth - prefixLength);
+      mask.fill(0n, b * columns + prefixWidth, b * columns + prefixWidth + pads[b]!);
+      for (let t = 0; t < newTokens; t++) positions.push(prefixLength + s.pastLength + t);
     });
-    feeds['attention_mask'] = int64Tensor(mask, [batch, pastWidth + newTokens]);
+    feeds['attention_mask'] = new ort.Tensor('int64', mask, [batch, columns]);
     feeds['position_ids'] = int64Tensor(positions, [batch, newTokens]);
     if (sessions.hasNumLogitsToKeep) feeds['num_logits_to_keep'] = int64Tensor([1], []);
     this.pastNames.forEach((name, k) => {
-      feeds[name] = shared ? shared.tensors[k]! : this.paddedPast(inputs, k, pastWidth);
+      feeds[name] = shared ? shared.tensors[k]! : this.paddedPast(steps, k, pastWidth);
     });
+    if (prefix !== null) this.prefixNames.forEach((name, k) => (feeds[name] = prefix.tensors[k]!));
 
     const out = await sessions.decoder.run(feeds);
     const logitsTensor = out['logits']!;
@@ -183,11 +230,19 @@ export class MagmaModel {
     const rows = logitsTensor.dims[1]!;
     const vocab = logitsTensor.dims[2]!;
     const tensors = this.presentNames.map((name) => out[name]!);
-    return inputs.map((_, b) => {
+    const outputs = steps.map((s, b) => {
       const start = (b * rows + rows - 1) * vocab;
       const own = Float32Array.from(logits.subarray(start, start + vocab));
-      return { logits: own, present: { tensors, row: b, pad: pads[b]! } };
+      return {
+        logits: own,
+        present: { tensors, row: b, pad: pads[b]! },
+        prefix: s.prefix ?? null,
+      };
     });
+    if (order === undefined) return outputs;
+    const byInput: StepOutput[] = new Array<StepOutput>(batch);
+    order.forEach((input, row) => (byInput[input] = outputs[row]!));
+    return byInput;
   }
 
   /** Frees a cache held in GPU memory; host caches, which batches may share, are left to the GC. */
@@ -224,6 +279,59 @@ export class MagmaModel {
     });
     return tensorOf(type, data, [inputs.length, heads, width, headDim]);
   }
+
+  /**
+   * Prefix inputs: empty, a lone sequence's own tensors, or the batch's (prefix-batch.ts), which
+   * come with the order of the run's rows.
+   */
+  private prefixFeeds(
+    steps: readonly StepInput[],
+    width: number,
+  ): { readonly tensors: readonly ort.Tensor[]; readonly order?: readonly number[] } {
+    const { numKeyValueHeads: heads, headDim } = this.config;
+    const type = this.sessions.kvType;
+    const batch = steps.length;
+    if (width === 0)
+      return { tensors: this.prefixNames.map(() => emptyKv(type, batch, heads, headDim)) };
+    if (batch === 1) return { tensors: steps[0]!.prefix!.tensors };
+    this.prefixBatch ??= new PrefixBatch(type, this.prefixNames.length, heads, headDim);
+    return this.prefixBatch.arrange(
+      steps.map((s) => s.prefix ?? null),
+      width,
+    );
+  }
+}
+
+/** The rows of [B, T, H] embeddings in the given order (a copy, unless the order is the same). */
+function rowsInOrder(embeds: Embeddings, order: readonly number[]): Embeddings {
+  if (order.every((input, row) => input === row)) return embeds;
+  const values = embeds instanceof Float32Array ? embeds : tensorValues(embeds);
+  const rowSize = values.length / order.length;
+  const out =
+    values instanceof Float32Array
+      ? new Float32Array(values.length)
+      : new Uint16Array(values.length);
+  order.forEach((input, row) =>
+    out.set(values.subarray(input * rowSize, (input + 1) * rowSize), row * rowSize),
+  );
+  if (embeds instanceof Float32Array) return out as Float32Array;
+  return tensorOf(embeds.type as 'float32' | 'float16', out, embeds.dims);
+}
+
+/**
+ * For a graph without prefix inputs: the prefix fed as the past. A prefix only ever starts a
+ * sequence (its first run, the question after a cached image), when the past is still empty.
+ */
+function prefixAsPast(input: StepInput): StepInput {
+  const { prefix } = input;
+  if (prefix === undefined || prefix === null) return { ...input, prefix: null };
+  if (input.past !== null && input.pastLength > 0)
+    throw new Error('a prefix can stand in for the past only while the past is empty');
+  return {
+    prefix: null,
+    past: { tensors: prefix.tensors, row: 0, pad: 0 },
+    pastLength: prefix.length,
+  };
 }
 
 /**

@@ -39,6 +39,8 @@ export interface ModelSessions {
   readonly decoderEmbedsType: FloatType;
   readonly kvType: FloatType;
   readonly hasNumLogitsToKeep: boolean;
+  /** The decoder takes a prefix's keys and values as inputs of their own (prefix_key_values.*). */
+  readonly hasPrefixInputs: boolean;
   /** Present KV stays in GPU memory between steps (WebGPU only: CUDA outputs always come back to the host). */
   readonly kvOnDevice: boolean;
   release(): Promise<void>;
@@ -185,6 +187,7 @@ export async function openModel(bundle: Bundle, settings: SessionSettings): Prom
       decoderEmbedsType: floatTypeOf(decoder.inputMetadata, 'inputs_embeds'),
       kvType: floatTypeOf(decoder.inputMetadata, 'past_key_values.0.key'),
       hasNumLogitsToKeep: decoder.inputNames.includes('num_logits_to_keep'),
+      hasPrefixInputs: decoder.inputNames.includes('prefix_key_values.0.key'),
       kvOnDevice,
       async release() {
         await Promise.all([vision.release(), embed.release(), decoder.release()]);

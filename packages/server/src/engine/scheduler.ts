@@ -1,5 +1,6 @@
 import { EngineError } from './errors.js';
 import { isProcessedImage, selectCropGrid, visualTokenCount } from './image-processor.js';
+import { cacheLength } from './magma-model.js';
 import type { MagmaModel, StepOutput } from './magma-model.js';
 import type { EncodedImage } from './magma-model.js';
 import { entryBytes, slicePrefixKv, startsWith, templatePrefixIds } from './prefix-cache.js';
@@ -91,8 +92,10 @@ export class Scheduler {
   /** Positions held in KV caches right now, over all sequences (a memory gauge). */
   get cachedPositions(): number {
     let total = 0;
-    for (const sequence of this.byId.values())
+    for (const sequence of this.byId.values()) {
       if (sequence.past !== null) total += sequence.pastLength;
+      total += sequence.prefixKv?.length ?? 0;
+    }
     return total;
   }
 
@@ -141,6 +144,7 @@ export class Scheduler {
       }
     } finally {
       this.running = false;
+      this.model.forgetBatch();
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
@@ -227,8 +231,17 @@ export class Scheduler {
         model.release(out.present);
         return;
       }
-      sequence.past = out.present;
-      sequence.pastLength = sequence.promptTokens;
+      if (model.splitsPrefix && out.prefix === null) {
+        // The prompt's keys and values become the sequence's prefix: later steps read them in
+        // place and move only the generated positions.
+        sequence.prefixKv = { tensors: out.present.tensors, length: cacheLength(out.present) };
+        sequence.past = null;
+        sequence.pastLength = 0;
+      } else {
+        sequence.prefixKv = out.prefix;
+        sequence.past = out.present;
+        sequence.pastLength = cacheLength(out.present);
+      }
       this.advance(sequence, out.logits);
       if (!sequence.done) this.active.push(sequence);
     } catch (error) {
@@ -258,10 +271,11 @@ export class Scheduler {
       sequence.cachedTokens = entry.positions;
       const prefillStarted = performance.now();
       const embeds = await model.embed(ids.slice(entry.prefixIds.length), 1);
-      // The cached tensors are an input: the run writes its own present, so hits share them.
+      // The cached tensors are an input: runs write their own present, so hits share them.
       out = await model.forward(embeds, {
-        past: { tensors: entry.kv!, row: 0, pad: 0 },
-        pastLength: entry.positions,
+        prefix: { tensors: entry.kv!, length: entry.positions },
+        past: null,
+        pastLength: 0,
       });
       sequence.timings.prefillMs = performance.now() - prefillStarted;
       cache!.countHit();
@@ -350,7 +364,11 @@ export class Scheduler {
         batch.map((s) => s.lastToken),
         batch.length,
       );
-      const inputs = batch.map((s) => ({ past: s.past, pastLength: s.pastLength }));
+      const inputs = batch.map((s) => ({
+        prefix: s.prefixKv,
+        past: s.past,
+        pastLength: s.pastLength,
+      }));
       const outputs = await this.model.forwardBatch(embeds, inputs);
       const elapsed = performance.now() - started;
       batch.forEach((sequence, b) => {
@@ -360,11 +378,13 @@ export class Scheduler {
           this.model.release(out.present);
           this.model.release(sequence.past);
           sequence.past = null;
+          sequence.prefixKv = null;
           return;
         }
         if (sequence.past?.tensors !== out.present.tensors) this.model.release(sequence.past);
         sequence.past = out.present;
-        sequence.pastLength++;
+        sequence.pastLength = cacheLength(out.present);
+        sequence.prefixKv = out.prefix;
         sequence.timings.decodeMs += elapsed;
         this.advance(sequence, out.logits);
       });
@@ -409,6 +429,7 @@ export class Scheduler {
       this.releasePrefix(sequence);
       this.model.release(sequence.past);
       sequence.past = null;
+      sequence.prefixKv = null;
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { KvCache } from './magma-model.js';
+import type { KvCache, PrefixKv } from './magma-model.js';
 import type { PrefixEntry } from './prefix-cache.js';
 import { createRng, sampleToken } from './sampler.js';
 import type { SamplingOptions } from './sampler.js';
@@ -39,7 +39,10 @@ export interface SequenceSettings {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export class Sequence {
+  /** Positions before `past`, read in place by the decoder (magma-model.ts PrefixKv). */
+  prefixKv: PrefixKv | null = null;
   past: KvCache | null = null;
+  /** Positions in `past`. */
   pastLength = 0;
   /** Last sampled id: the input of the next decode step. */
   lastToken = -1;

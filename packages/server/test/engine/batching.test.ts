@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/index.js';
 import type { GenerateRequest, GenerateResult } from '../../src/engine/index.js';
-import type { KvCache, MagmaModel, StepInput } from '../../src/engine/magma-model.js';
+import type { MagmaModel, StepInput } from '../../src/engine/magma-model.js';
 import type { ModelSessions } from '../../src/engine/model-sessions.js';
 import { PromptTokenizer } from '../../src/engine/prompt.js';
 import { DEFAULT_SCHEDULER_SETTINGS, Scheduler } from '../../src/engine/scheduler.js';
@@ -10,6 +10,7 @@ import type { SequenceRequest } from '../../src/engine/sequence.js';
 import type { RgbImage } from '../../src/images/types.js';
 import { markedScene } from './helpers/marked-scene.js';
 import { openTinyModelWithoutStops } from './helpers/open-tiny-model.js';
+import { StepOwners } from './helpers/step-owners.js';
 import { TINY_BUNDLE, hasTinyBundle } from './helpers/tiny-bundle.js';
 
 // Continuous batching must not change answers: every greedy answer is the same alone and inside
@@ -70,8 +71,7 @@ describe.skipIf(!hasTinyBundle)('continuous batching on magma-tiny-som', () => {
   let runs: Array<'P' | number> = [];
   /** Logits of every step of every sequence, by request number (prefills run first come first served). */
   let logits = new Map<number, Float32Array[]>();
-  let owners = new Map<KvCache, number>();
-  let prefills = 0;
+  let owners = new StepOwners();
 
   beforeAll(async () => {
     const opened = await openTinyModelWithoutStops();
@@ -82,12 +82,9 @@ describe.skipIf(!hasTinyBundle)('continuous batching on magma-tiny-som', () => {
     const forwardBatch = model.forwardBatch.bind(model);
     model.forwardBatch = async (embeds, inputs: readonly StepInput[]) => {
       const outputs = await forwardBatch(embeds, inputs);
-      const prefill = inputs[0]!.past === null;
-      runs.push(prefill ? 'P' : inputs.length);
-      outputs.forEach((out, b) => {
-        const owner = prefill ? ++prefills : owners.get(inputs[b]!.past!)!;
-        owners.set(out.present, owner);
-        logits.set(owner, [...(logits.get(owner) ?? []), out.logits]);
+      runs.push(owners.startsSequence(inputs[0]!) ? 'P' : inputs.length);
+      owners.record(inputs, outputs).forEach((owner, b) => {
+        logits.set(owner, [...(logits.get(owner) ?? []), outputs[b]!.logits]);
       });
       return outputs;
     };
@@ -120,8 +117,7 @@ describe.skipIf(!hasTinyBundle)('continuous batching on magma-tiny-som', () => {
     onToken?: (scheduler: Scheduler, id: number, count: number) => void,
   ): Promise<Outcome> {
     logits = new Map();
-    owners = new Map();
-    prefills = 0;
+    owners = new StepOwners();
     const results = new Map<number, GenerateResult>();
     const streamed = new Map<number, string>();
     const counts = new Map<number, number>();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/engine/bundle.js';
 import { Engine } from '../../src/engine/index.js';
-import { MagmaModel } from '../../src/engine/magma-model.js';
+import { MagmaModel, cacheLength } from '../../src/engine/magma-model.js';
 import { openModel } from '../../src/engine/model-sessions.js';
 import type { ModelSessions } from '../../src/engine/model-sessions.js';
 import { PromptTokenizer } from '../../src/engine/prompt.js';
@@ -11,9 +11,11 @@ import { noiseImage } from './helpers/tiny-bundle.js';
 
 // Bundles made by tools/reference/make_bundle_variants.py from a freshly exported one, loaded by
 // the engine: `_fp16` graphs (float16 at every graph edge, the engine's Uint16Array paths) and
-// weights in external `.onnx_data` files (as exports over 2 GB must be). tools/ci/python-checks.sh
-// makes them in a temp folder and sets MAGMA_VARIANT_BUNDLES to it (bundle, bundle-fp16,
-// bundle-external); without Python and torch there is nothing to load, so this is skipped.
+// weights in external `.onnx_data` files (as exports over 2 GB must be), per-graph dtypes, and a
+// decoder without prefix inputs (as exported before them). tools/ci/python-checks.sh makes them
+// in a temp folder and sets MAGMA_VARIANT_BUNDLES to it (bundle, bundle-fp16, bundle-external,
+// bundle-mixed, bundle-legacy); without Python and torch there is nothing to load, so this is
+// skipped.
 const root = process.env.MAGMA_VARIANT_BUNDLES;
 const dirs = root
   ? {
@@ -21,6 +23,7 @@ const dirs = root
       fp16: join(root, 'bundle-fp16'),
       external: join(root, 'bundle-external'),
       mixed: join(root, 'bundle-mixed'),
+      legacy: join(root, 'bundle-legacy'),
     }
   : undefined;
 
@@ -45,6 +48,49 @@ async function firstLogits(dir: string, dtype: 'fp32' | 'fp16' | 'auto'): Promis
     });
     model.release(step.present);
     return Float32Array.from(step.logits);
+  } finally {
+    await sessions.release();
+  }
+}
+
+/**
+ * The prompt's last logits and one decode step after it, computed twice: the whole prompt at
+ * once, and its first `split` positions first, then the rest with those as a prefix.
+ */
+async function prefixRuns(dir: string, split: number) {
+  const bundle = loadBundle(dir, { dtype: 'fp32', executionProvider: 'cpu' });
+  const sessions = await openModel(bundle, { executionProvider: 'cpu', intraOpNumThreads: 1 });
+  try {
+    const model = new MagmaModel(sessions, bundle.config);
+    const H = bundle.config.hiddenSize;
+    const prompts = new PromptTokenizer(bundle.tokenizer, bundle.config.imageTokenId);
+    const image = await model.encodeImage(noiseImage(200, 150, 3));
+    const embeds = await model.promptEmbeddings(prompts.encodeQuestion(QUESTION), image);
+    const length = embeds.length / H;
+    const next = await model.embed([7], 1);
+
+    const whole = await model.forward(embeds, { past: null, pastLength: 0 });
+    const wholeStep = await model.forward(next, { past: whole.present, pastLength: length });
+
+    const head = await model.forward(embeds.subarray(0, split * H), { past: null, pastLength: 0 });
+    const prefix = { tensors: head.present.tensors, length: split };
+    const rest = await model.forward(embeds.subarray(split * H), {
+      prefix,
+      past: null,
+      pastLength: 0,
+    });
+    const restStep = await model.forward(next, {
+      prefix: rest.prefix,
+      past: rest.present,
+      pastLength: cacheLength(rest.present),
+    });
+    return {
+      splitsPrefix: model.splitsPrefix,
+      keptPrefix: rest.prefix !== null,
+      restPositions: cacheLength(rest.present),
+      length,
+      diffs: [maxAbsDiff(whole.logits, rest.logits), maxAbsDiff(wholeStep.logits, restStep.logits)],
+    };
   } finally {
     await sessions.release();
   }
@@ -111,6 +157,51 @@ describe.skipIf(!dirs)('bundle variants made by make_bundle_variants.py', () => 
     const fp32 = await plain();
     const mixed = await firstLogits(dirs!.mixed, 'auto');
     expect(maxAbsDiff(mixed, fp32)).toBeLessThan(1e-2 * Math.max(1, maxAbs(fp32)));
+  }, 120_000);
+
+  it('a decoder without prefix inputs (exported before them) takes a prefix as its past, with the same logits', async () => {
+    const split = 20;
+    const plainRuns = await prefixRuns(dirs!.plain, split);
+    const legacyRuns = await prefixRuns(dirs!.legacy, split);
+    // with prefix inputs the prefix stays an input of its own and the present holds the rest
+    expect(plainRuns).toMatchObject({ splitsPrefix: true, keptPrefix: true });
+    expect(plainRuns.restPositions).toBe(plainRuns.length - split);
+    // without them it is fed as the past, and the present holds every position
+    expect(legacyRuns).toMatchObject({ splitsPrefix: false, keptPrefix: false });
+    expect(legacyRuns.restPositions).toBe(legacyRuns.length);
+    for (const diff of [...plainRuns.diffs, ...legacyRuns.diffs]) expect(diff).toBeLessThan(1e-4);
+  }, 120_000);
+
+  it('the engine answers prefix-cache hits on a decoder without prefix inputs as on one with them', async () => {
+    const answers: Record<string, string[]> = {};
+    for (const name of ['plain', 'legacy'] as const) {
+      const engine = await Engine.start({
+        modelDir: dirs![name],
+        dtype: 'fp32',
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        maxBatchSize: 4,
+        prefixCacheBytes: 64 << 20,
+      });
+      engines.push(engine);
+      const ask = (prompt: string) =>
+        engine.generate({
+          image: noiseImage(300, 200, 5),
+          prefixKey: 'scene',
+          prompt,
+          maxTokens: 6,
+        });
+      const first = await ask(QUESTION);
+      expect(first.usage.cachedTokens).toBe(0);
+      const hits = await Promise.all(
+        ['What shape is object #2?', 'How many objects are marked?', QUESTION].map(ask),
+      );
+      for (const hit of hits) expect(hit.usage.cachedTokens).toBeGreaterThan(0);
+      answers[name] = [first, ...hits].map((r) => r.text);
+    }
+    expect(answers['legacy']).toEqual(answers['plain']);
+    // the hit asking the first question again answers it as the miss did
+    expect(answers['plain']![3]).toBe(answers['plain']![0]);
   }, 120_000);
 
   it.each([

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/engine/bundle.js';
 import { MagmaModel, cacheLength } from '../../src/engine/magma-model.js';
-import type { KvCache } from '../../src/engine/magma-model.js';
+import type { KvCache, PrefixKv } from '../../src/engine/magma-model.js';
 import { openModel } from '../../src/engine/model-sessions.js';
 import type { ModelSessions } from '../../src/engine/model-sessions.js';
 import { PromptTokenizer } from '../../src/engine/prompt.js';
@@ -101,6 +101,68 @@ describe.skipIf(!hasTinyBundle)('decoder with KV cache (fp32, magma-tiny-som)', 
         pastLength: s.pastLength + 1,
         token: argmax(batched[i]!.logits),
       }));
+    }
+  });
+
+  it('prompts fed as prefixes of their own, batched, give the logits of prompts fed as the past', async () => {
+    const H = model.config.hiddenSize;
+    const a = await promptEmbeds('Is there a red circle?', 128, 128, 5);
+    const b = await promptEmbeds('How many objects are there?', 300, 140, 6);
+    // records the prefix each decoder run is fed
+    const run = sessions.decoder.run.bind(sessions.decoder);
+    const fedPrefixes: unknown[] = [];
+    sessions.decoder.run = ((feeds: Parameters<typeof run>[0], ...rest: unknown[]) => {
+      fedPrefixes.push(feeds['prefix_key_values.0.key']);
+      return (run as (...args: unknown[]) => ReturnType<typeof run>)(feeds, ...rest);
+    }) as typeof run;
+    try {
+      const prefills = await Promise.all(
+        [a, b].map((x) => model.forward(x, { past: null, pastLength: 0 })),
+      );
+      // as prefixes (the scheduler's way): the prompt's cache is read in place, past starts empty
+      let asPrefix = prefills.map((p) => ({
+        prefix: { tensors: p.present.tensors, length: cacheLength(p.present) } as PrefixKv | null,
+        past: null as KvCache | null,
+        pastLength: 0,
+        token: argmax(p.logits),
+      }));
+      // as the past, the whole cache copied through every run (as before prefix inputs)
+      let asPast = prefills.map((p) => ({ past: p.present, pastLength: cacheLength(p.present) }));
+      expect(asPrefix[0]!.prefix!.length).not.toBe(asPrefix[1]!.prefix!.length);
+      fedPrefixes.length = 0;
+      for (let step = 0; step < 3; step++) {
+        const tokens = asPrefix.map((s) => s.token);
+        const viaPrefix = await model.forwardBatch(await model.embed(tokens, 2), asPrefix);
+        const viaPast = await model.forwardBatch(await model.embed(tokens, 2), asPast);
+        for (let i = 0; i < 2; i++) {
+          expect(maxAbsDiff(viaPrefix[i]!.logits, viaPast[i]!.logits)).toBeLessThanOrEqual(1e-4);
+          // the present holds only the generated positions; the prefix goes on as it was
+          expect(cacheLength(viaPrefix[i]!.present)).toBe(step + 1);
+          expect(viaPrefix[i]!.prefix).toBe(asPrefix[i]!.prefix);
+          expect(cacheLength(viaPast[i]!.present)).toBe(asPast[i]!.pastLength + 1);
+        }
+        asPrefix = asPrefix.map((_, i) => ({
+          prefix: viaPrefix[i]!.prefix,
+          past: viaPrefix[i]!.present,
+          pastLength: step + 1,
+          token: argmax(viaPrefix[i]!.logits),
+        }));
+        asPast = asPast.map((s, i) => ({
+          past: viaPast[i]!.present,
+          pastLength: s.pastLength + 1,
+        }));
+        expect(asPrefix.map((s) => s.token)).toEqual(viaPast.map((o) => argmax(o.logits)));
+      }
+      // the batch's padded prefix was built once and fed again while the batch stayed the same
+      const batchedPrefixes = fedPrefixes.filter((_, k) => k % 2 === 0);
+      expect(batchedPrefixes[0]!).toBeDefined();
+      expect(new Set(batchedPrefixes).size).toBe(1);
+      expect((batchedPrefixes[0] as { dims: number[] }).dims[2]).toBe(
+        Math.max(a.length, b.length) / H,
+      );
+    } finally {
+      sessions.decoder.run = run;
+      model.forgetBatch();
     }
   });
 });

@@ -11,6 +11,7 @@ import type { SchedulerRequest } from '../../src/engine/sequence.js';
 import type { RgbImage } from '../../src/images/types.js';
 import { markedScene } from './helpers/marked-scene.js';
 import { openTinyModelWithoutStops } from './helpers/open-tiny-model.js';
+import { StepOwners } from './helpers/step-owners.js';
 import { hasTinyBundle } from './helpers/tiny-bundle.js';
 
 // The prefix cache must not change answers: a question whose image prefix (vision features and
@@ -72,23 +73,19 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
   const scenes = SIZES.map(([w, h], i) => markedScene(w, h, 300 + i).image);
   /** Logits of every decoder output, by the cache (present) it produced, to follow sequences. */
   let stepLogits = new Map<number, Float32Array[]>();
-  let owners = new Map<unknown, number>();
-  let prefills = 0;
+  let owners = new StepOwners();
 
   beforeAll(async () => {
     const opened = await openTinyModelWithoutStops();
     ({ sessions, model } = opened);
     prompt = new PromptTokenizer(opened.bundle.tokenizer, opened.bundle.config.imageTokenId);
-    // Records every sequence's logits: a prefill (no past, or a cached prefix as past, which no
-    // decode step of a sequence has) starts a new owner; a decode step continues its past's.
+    // Records every sequence's logits: a prefill (no cache, or a prefix from the prefix cache)
+    // starts a new owner; a decode step continues the sequence whose cache it feeds back.
     const forwardBatch = model.forwardBatch.bind(model);
     model.forwardBatch = async (embeds, inputs: readonly StepInput[]) => {
       const outputs = await forwardBatch(embeds, inputs);
-      outputs.forEach((out, b) => {
-        const past = inputs[b]!.past;
-        const owner = past === null || !owners.has(past) ? ++prefills : owners.get(past)!;
-        owners.set(out.present, owner);
-        stepLogits.set(owner, [...(stepLogits.get(owner) ?? []), out.logits]);
+      owners.record(inputs, outputs).forEach((owner, b) => {
+        stepLogits.set(owner, [...(stepLogits.get(owner) ?? []), outputs[b]!.logits]);
       });
       return outputs;
     };
@@ -131,8 +128,7 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
     onToken?: (scheduler: Scheduler, id: number) => void,
   ): Promise<Run> {
     stepLogits = new Map();
-    owners = new Map();
-    prefills = 0;
+    owners = new StepOwners();
     const results = new Map<number, GenerateResult>();
     const misses: number[] = [];
     const changes: PrefixCacheChange[] = [];
