@@ -187,11 +187,12 @@ export class MagmaModel {
       throw new Error('batched decoding needs the KV cache in host memory');
     const split = this.splitsPrefix;
     let steps = split ? inputs : inputs.map(prefixAsPast);
-    const prefixLengths = steps.map((s) => s.prefix?.length ?? 0);
-    const prefixWidth = Math.max(...prefixLengths);
-    // batched prefixes set the order of the run's rows (prefix-batch.ts); the rest follows it
-    const prefix = sessions.hasPrefixInputs ? this.prefixFeeds(steps, prefixWidth) : null;
+    const longestPrefix = Math.max(...steps.map((s) => s.prefix?.length ?? 0));
+    // batched prefixes set the order of the run's rows and their width (prefix-batch.ts); the
+    // rest follows them
+    const prefix = sessions.hasPrefixInputs ? this.prefixFeeds(steps, longestPrefix) : null;
     const order = prefix?.order;
+    const prefixWidth = prefix?.width ?? 0;
     if (order !== undefined) steps = order.map((i) => steps[i]!);
 
     const shared = sharedPast(steps);
@@ -287,13 +288,17 @@ export class MagmaModel {
   private prefixFeeds(
     steps: readonly StepInput[],
     width: number,
-  ): { readonly tensors: readonly ort.Tensor[]; readonly order?: readonly number[] } {
+  ): {
+    readonly tensors: readonly ort.Tensor[];
+    readonly width: number;
+    readonly order?: readonly number[];
+  } {
     const { numKeyValueHeads: heads, headDim } = this.config;
     const type = this.sessions.kvType;
     const batch = steps.length;
     if (width === 0)
-      return { tensors: this.prefixNames.map(() => emptyKv(type, batch, heads, headDim)) };
-    if (batch === 1) return { tensors: steps[0]!.prefix!.tensors };
+      return { tensors: this.prefixNames.map(() => emptyKv(type, batch, heads, headDim)), width };
+    if (batch === 1) return { tensors: steps[0]!.prefix!.tensors, width };
     this.prefixBatch ??= new PrefixBatch(type, this.prefixNames.length, heads, headDim);
     return this.prefixBatch.arrange(
       steps.map((s) => s.prefix ?? null),

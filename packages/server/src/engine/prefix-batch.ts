@@ -19,7 +19,12 @@ export interface ArrangedPrefixes {
   /** For each row of the run, the index of its sequence in the caller's list. */
   readonly order: readonly number[];
   readonly tensors: readonly ort.Tensor[];
+  /** Positions per row, padding included: at least the longest prefix (the attention mask's prefix width). */
+  readonly width: number;
 }
+
+/** Buffers are this many positions wider than asked, so prompts of slightly different lengths do not rebuild them. */
+const WIDTH_STEP = 32;
 
 /**
  * The prefix inputs of batched decoder runs: every row's prefix left-padded to one width, in
@@ -47,13 +52,23 @@ export class PrefixBatch {
     private readonly headDim: number,
   ) {}
 
-  /** Rows for these prefixes at this width (their longest); the same tensors while the batch size stays the same. */
-  arrange(sources: readonly (PrefixKv | null)[], width: number): ArrangedPrefixes {
+  /**
+   * Rows for these prefixes, `longest` the longest of them; the same tensors while the batch
+   * size and width stay the same. The buffers are rebuilt only when they lack positions or rows,
+   * or are more than twice as wide as needed; capacity grows by doubling, up to twice the
+   * largest batch seen.
+   */
+  arrange(sources: readonly (PrefixKv | null)[], longest: number): ArrangedPrefixes {
     const batch = sources.length;
-    if (width !== this.width || batch > this.capacity) {
-      this.allocate(Math.max(batch, 2 * this.capacity), width);
+    const needed = Math.ceil(longest / WIDTH_STEP) * WIDTH_STEP;
+    if (longest > this.width || this.width > 2 * needed || batch > this.capacity) {
+      this.allocate(
+        batch > this.capacity ? Math.max(batch, 2 * this.capacity) : this.capacity,
+        needed,
+      );
       this.rows = [];
     }
+    const width = this.width;
     // sequences still here keep their row when it is among the first `batch`
     const waiting = new Map<PrefixKv | null, number[]>();
     sources.forEach((source, i) => waiting.set(source, [...(waiting.get(source) ?? []), i]));
@@ -85,13 +100,13 @@ export class PrefixBatch {
       rows[row] = sources[order[row]!]!;
     }
     this.rows = rows;
-    if (this.views[0]?.dims[0] !== batch) {
+    if (this.views[0]?.dims[0] !== batch || this.views[0]?.dims[2] !== width) {
       const dims = [batch, this.heads, width, this.headDim];
       this.views = this.buffers.map((buffer) =>
         tensorOf(this.type, buffer.subarray(0, batch * rowSize), dims),
       );
     }
-    return { order: order as number[], tensors: this.views };
+    return { order: order as number[], tensors: this.views, width };
   }
 
   private allocate(rows: number, width: number): void {

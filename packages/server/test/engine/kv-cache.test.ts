@@ -157,7 +157,8 @@ describe.skipIf(!hasTinyBundle)('decoder with KV cache (fp32, magma-tiny-som)', 
       const batchedPrefixes = fedPrefixes.filter((_, k) => k % 2 === 0);
       expect(batchedPrefixes[0]!).toBeDefined();
       expect(new Set(batchedPrefixes).size).toBe(1);
-      expect((batchedPrefixes[0] as { dims: number[] }).dims[2]).toBe(
+      // as wide as the longer prompt, or a little wider (prefix-batch.ts)
+      expect((batchedPrefixes[0] as { dims: number[] }).dims[2]).toBeGreaterThanOrEqual(
         Math.max(a.length, b.length) / H,
       );
     } finally {

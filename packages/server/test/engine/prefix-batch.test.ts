@@ -34,8 +34,10 @@ function expected(sources: readonly (PrefixKv | null)[], width: number, k: numbe
 
 /** Arranges the rows and checks every row against a fresh left-padded build of its prefix. */
 function check(batch: PrefixBatch, sources: readonly (PrefixKv | null)[]) {
-  const width = Math.max(...sources.map((s) => s?.length ?? 0));
-  const arranged = batch.arrange(sources, width);
+  const longest = Math.max(...sources.map((s) => s?.length ?? 0));
+  const arranged = batch.arrange(sources, longest);
+  const width = arranged.width;
+  expect(width).toBeGreaterThanOrEqual(longest);
   // every sequence has exactly one row
   expect([...arranged.order].sort((x, y) => x - y)).toEqual(sources.map((_, i) => i));
   const rows = arranged.order.map((i) => sources[i]!);
@@ -68,8 +70,13 @@ describe('PrefixBatch', () => {
     check(batch, [c, null, e, a]); // a row without a prefix is all padding
     check(batch, [d, e]);
     check(batch, [d, e, a, b, c, prefix(6, 1)]); // more rows than ever: the buffers grow
-    check(batch, [prefix(7, 8), e]); // a longer prefix: a new width
-    check(batch, [b, e]); // and a shorter one again
+    const wide = check(batch, [prefix(7, 40), e]); // a longer prefix than the buffers hold: wider ones
+    expect(wide.tensors[0]!.dims[2]).toBeGreaterThanOrEqual(40);
+    // a little shorter: the same buffers, more padding
+    expect(check(batch, [prefix(8, 30), e]).tensors[0]!.dims[2]).toBe(wide.tensors[0]!.dims[2]);
+    check(batch, [prefix(9, 100), e]);
+    // far shorter: narrower buffers again
+    expect(check(batch, [b, e]).tensors[0]!.dims[2]).toBeLessThan(100);
   });
 
   it('writes float16 caches as their bits', () => {
@@ -78,7 +85,14 @@ describe('PrefixBatch', () => {
       tensors: [new ort.Tensor('float16', Uint16Array.from(values), [1, 1, values.length / 2, 2])],
       length: values.length / 2,
     });
-    const { tensors } = batch.arrange([bits([1, 2, 3, 4]), bits([5, 6])], 2);
-    expect(Array.from(tensors[0]!.data as Uint16Array)).toEqual([1, 2, 3, 4, 0, 0, 5, 6]);
+    const { tensors, width } = batch.arrange([bits([1, 2, 3, 4]), bits([5, 6])], 2);
+    const row = (values: number[]) => [
+      ...new Array<number>(2 * width - values.length).fill(0),
+      ...values,
+    ];
+    expect(Array.from(tensors[0]!.data as Uint16Array)).toEqual([
+      ...row([1, 2, 3, 4]),
+      ...row([5, 6]),
+    ]);
   });
 });
