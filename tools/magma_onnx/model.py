@@ -317,8 +317,8 @@ def llama_forward(
         if attn_taps is not None:
             attn_taps.append(probs.reshape(b, nh, probs.shape[-2], probs.shape[-1]))
         if prefix is not None:
-            split = prefix[i][0].shape[2]
-            out = torch.matmul(probs[..., :split], prefix[i][1].unsqueeze(2)) + torch.matmul(
+            split = pk.shape[2]
+            out = torch.matmul(probs[..., :split], pv.unsqueeze(2)) + torch.matmul(
                 probs[..., split:], v.unsqueeze(2)
             )
         else:

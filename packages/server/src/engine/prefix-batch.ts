@@ -41,7 +41,7 @@ export class PrefixBatch {
   private width = 0;
   private capacity = 0;
   private buffers: KvData[] = [];
-  /** Views of the buffers' first rows, kept while the batch size stays the same. */
+  /** Views of the buffers' first rows, kept while the buffers and the batch size stay the same. */
   private views: readonly ort.Tensor[] = [];
 
   constructor(
@@ -66,7 +66,6 @@ export class PrefixBatch {
         batch > this.capacity ? Math.max(batch, 2 * this.capacity) : this.capacity,
         needed,
       );
-      this.rows = [];
     }
     const width = this.width;
     // sequences still here keep their row when it is among the first `batch`
@@ -97,10 +96,10 @@ export class PrefixBatch {
         this.buffers.forEach((buffer, k) => this.writeRow(buffer, row, source, k));
         order[row] = index;
       }
-      rows[row] = sources[order[row]!]!;
+      rows[row] = sources[order[row]!] ?? null;
     }
     this.rows = rows;
-    if (this.views[0]?.dims[0] !== batch || this.views[0]?.dims[2] !== width) {
+    if (this.views[0]?.dims[0] !== batch) {
       const dims = [batch, this.heads, width, this.headDim];
       this.views = this.buffers.map((buffer) =>
         tensorOf(this.type, buffer.subarray(0, batch * rowSize), dims),
@@ -116,6 +115,8 @@ export class PrefixBatch {
     );
     this.capacity = rows;
     this.width = width;
+    // new buffers hold no rows yet, and the old views do not see them
+    this.rows = [];
     this.views = [];
   }
 
