@@ -36,6 +36,8 @@ export interface BenchSettings {
   readonly prefixQuestions: number;
   /** Rounds of the prefix section's concurrency-8 workload per transport (fresh images each). */
   readonly prefixRounds: number;
+  /** Rounds each server of the concurrency-8 comparison runs first, not counted (JIT warm-up). */
+  readonly prefixWarmupRounds: number;
   /** Baseline comparison: c1 requests per server and image, c8 seconds per server and image. */
   readonly baselineRequests: number;
   readonly baselineSeconds: number;
@@ -60,6 +62,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --prefix-images N     images of the prefix section (default 20, quick 3; env BENCH_PREFIX_IMAGES)
   --prefix-questions N  questions per image there (default 5, quick 3; env BENCH_PREFIX_QUESTIONS)
   --prefix-rounds N     rounds of its concurrency-8 workload, fresh images each (default 5, quick 1)
+  --prefix-warmup-rounds N  rounds run first on each server there, not counted (default 20, quick 0)
   --baseline-requests N c1 requests per server and image in the baseline section (default 100, quick 8)
   --baseline-seconds N  c8 seconds per server and image there (default 20, quick 2)
   --batch-size N        maxBatchSize when batching is on (default 16)
@@ -67,6 +70,13 @@ export const USAGE = `Usage: npm run bench -- [options]
   --prefill-policy P    interleave | prefill-first (engine default: interleave)
   --max-prefill-tokens N  prefill budget per decode step (engine default: 2048)
   --out DIR             where the JSON result goes (default bench-results)`;
+
+function nonNegativeInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number`);
+  return n;
+}
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -87,6 +97,7 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
       'prefix-images': { type: 'string' },
       'prefix-questions': { type: 'string' },
       'prefix-rounds': { type: 'string' },
+      'prefix-warmup-rounds': { type: 'string' },
       'baseline-requests': { type: 'string' },
       'baseline-seconds': { type: 'string' },
       'batch-size': { type: 'string' },
@@ -131,6 +142,8 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
         values['prefix-questions'] ?? process.env['BENCH_PREFIX_QUESTIONS'],
       ) ?? (quick ? 3 : 5),
     prefixRounds: positiveInt('prefix-rounds', values['prefix-rounds']) ?? (quick ? 1 : 5),
+    prefixWarmupRounds:
+      nonNegativeInt('prefix-warmup-rounds', values['prefix-warmup-rounds']) ?? (quick ? 0 : 20),
     baselineRequests:
       positiveInt('baseline-requests', values['baseline-requests']) ?? (quick ? 8 : 100),
     baselineSeconds:

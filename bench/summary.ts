@@ -140,6 +140,11 @@ export function renderSummary(report: Report): string {
       '',
       `Later / first p50 = ${sq.laterOverFirstP50}; cache on / off throughput, median round of ${transports[0]?.[1].rounds ?? 1} (each round's ratio): ${transports.map(([transport, t]) => `${t.throughputRatio}x with images ${transport} (${(t.roundRatios ?? []).join(', ')}; ${t.answersDiffering} answers differing)`).join(', ')}.`,
     );
+    if ((transports[0]?.[1].warmupRounds ?? 0) > 0)
+      lines.push(
+        '',
+        `Measured after ${transports[0]![1].warmupRounds} warm-up rounds per server, not counted; their ratios, first to last: ${transports.map(([transport, t]) => `images ${transport}: ${(t.warmupRatios ?? []).join(', ')}`).join('; ')}.`,
+      );
   }
   const l = results['largeimages'];
   if (l) {

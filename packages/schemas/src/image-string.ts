@@ -12,7 +12,28 @@ export type ImageMediaType = (typeof IMAGE_MEDIA_TYPES)[number];
  */
 export const MAX_IMAGE_STRING_CHARS = base64Length(DEFAULT_LIMITS.maxImageBytes) + 64;
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** 1 for the characters of the base64 alphabet (RFC 4648, not base64url), by char code. */
+const BASE64_ALPHABET = new Uint8Array(128);
+for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
+  BASE64_ALPHABET[char.charCodeAt(0)] = 1;
+const EQUALS = 61;
+
+/**
+ * Whether a string is base64: alphabet characters, then at most two "=". A loop over char codes
+ * rather than /^[A-Za-z0-9+/]*={0,2}$/: every JSON ask's image runs through it (in the SDK and
+ * twice in the server), and in a busy server it took about half the regular expression's time
+ * (50 against 90 us for a 17 kB string).
+ */
+function isBase64(value: string): boolean {
+  let end = value.length;
+  if (end > 0 && value.charCodeAt(end - 1) === EQUALS) end--;
+  if (end > 0 && value.charCodeAt(end - 1) === EQUALS) end--;
+  for (let i = 0; i < end; i++) {
+    const code = value.charCodeAt(i);
+    if (code > 127 || BASE64_ALPHABET[code] === 0) return false;
+  }
+  return true;
+}
 const DATA_URL = /^data:([a-z0-9.+-]+\/[a-z0-9.+-]+)(?:;[^,]*)?;base64,/i;
 
 /**
@@ -46,7 +67,7 @@ export function splitImageString(
   base64 = base64.replace(/\s+/g, '');
   if (base64.length === 0) return { error: 'image has no data' };
   // Unpadded base64 is accepted; a length of 4n+1 can never be valid.
-  if (base64.length % 4 === 1 || !BASE64.test(base64)) {
+  if (base64.length % 4 === 1 || !isBase64(base64)) {
     return { error: 'image is not valid base64' };
   }
   return { mediaType, base64 };

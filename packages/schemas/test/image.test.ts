@@ -16,12 +16,18 @@ describe('ImageInputSchema', () => {
   it('accepts unpadded base64 and line breaks inside it', () => {
     expect(ImageInputSchema.safeParse('iVBORw0KGgo').success).toBe(true);
     expect(ImageInputSchema.safeParse('iVBORw0K\nGgo=').success).toBe(true);
+    expect(ImageInputSchema.safeParse('aA==').success).toBe(true);
+    expect(ImageInputSchema.safeParse('+/09azAZ').success).toBe(true);
   });
 
   it.each([
     ['empty', ''],
     ['not base64', 'hello world!'],
     ['impossible length', 'abcde'],
+    ['padding inside', 'ab=cdefg'],
+    ['three padding characters', 'a==='],
+    ['the base64url alphabet', 'ab-_'],
+    ['a character beyond ASCII', 'abcé'],
     ['wrong data-URL type', `data:text/plain;base64,${pngBase64}`],
     ['svg', `data:image/svg+xml;base64,${pngBase64}`],
     ['data URL without base64', 'data:image/png,abc'],

@@ -89,11 +89,23 @@ describe('Web replacements of Buffer and node:crypto', () => {
     }
   });
 
-  it("an image's id is the server's: img_ and the base64url SHA-256", async () => {
+  /** Runs `body` as in a browser: no process.getBuiltinModule, so no node:crypto. */
+  async function withoutNodeModules<T>(body: () => Promise<T>): Promise<T> {
+    const original = process.getBuiltinModule;
+    (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
+    try {
+      return await body();
+    } finally {
+      process.getBuiltinModule = original;
+    }
+  }
+
+  it("an image's id is the server's: img_ and the base64url SHA-256, in Node and in browsers", async () => {
     const bytes = new Uint8Array(randomBytes(1000));
     const { createHash } = await import('node:crypto');
     const expected = `img_${createHash('sha256').update(bytes).digest('base64url')}`;
     expect(await imageIdOf(bytes)).toBe(expected);
+    expect(await withoutNodeModules(() => imageIdOf(bytes))).toBe(expected);
   });
 
   it('without randomUUID or crypto.subtle (a plain-http page) ids still work', async () => {
@@ -104,6 +116,6 @@ describe('Web replacements of Buffer and node:crypto', () => {
     const uuid = randomUuid();
     expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(randomUuid()).not.toBe(uuid);
-    expect(await imageIdOf(new Uint8Array([1, 2, 3]))).toBeUndefined();
+    expect(await withoutNodeModules(() => imageIdOf(new Uint8Array([1, 2, 3])))).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@ import {
   visualTokenCount,
 } from './image-processor.js';
 import type { CropGrid } from './image-processor.js';
-import type { ModelSessions } from './model-sessions.js';
+import type { FloatType, ModelSessions } from './model-sessions.js';
 import { PrefixBatch } from './prefix-batch.js';
 import type { PrefixKv } from './prefix-batch.js';
 import type { ModelImage } from './types.js';
@@ -21,6 +21,11 @@ import {
   tensorOf,
   tensorValues,
 } from './tensors.js';
+
+/** Blocks of at most this many ids take their embeddings from the kept rows. */
+const ROW_CACHE_MAX_IDS = 64;
+/** Bytes of embedding rows kept (8 MB: all of magma-tiny-som's, about 1,000 of Magma-8B's fp16 rows). */
+const EMBED_ROW_BYTES = 8 * 1024 * 1024;
 
 // The Magma forward pieces over the three ONNX sessions: image -> visual tokens, ids -> embeddings,
 // and decoder steps with a KV cache, batched with left padding.
@@ -60,6 +65,12 @@ export interface StepInput {
   readonly past: KvCache | null;
   /** Positions in `past` (the prefix not included). */
   readonly pastLength: number;
+  /**
+   * The sequence's own positions among the run's T new ones, when fewer (default T): the others
+   * are left padding, masked. Only with an empty past, so the padding stays at the left of the
+   * present row.
+   */
+  readonly newLength?: number;
 }
 
 /** Input embeddings of a run, [B, T, H]: a float32 block or embed_tokens' output tensor. */
@@ -78,8 +89,14 @@ export class MagmaModel {
   readonly pastNames: string[] = [];
   readonly presentNames: string[] = [];
   readonly prefixNames: string[] = [];
-  /** Batched prefix inputs, kept between runs (prefix-batch.ts). */
-  private prefixBatch: PrefixBatch | null = null;
+  /** Embedding rows by id, oldest first (embed()), and their element type. */
+  private readonly embedRows = new Map<number, Float32Array | Uint16Array>();
+  private embedRowType: FloatType = 'float32';
+  /** Batched prefix inputs of decode steps and of prefills, each kept between runs (prefix-batch.ts). */
+  private readonly prefixBatches: { step: PrefixBatch | null; prefill: PrefixBatch | null } = {
+    step: null,
+    prefill: null,
+  };
 
   constructor(
     readonly sessions: ModelSessions,
@@ -108,7 +125,8 @@ export class MagmaModel {
 
   /** Drops the batched prefix kept between runs (when no sequence is running), so it does not hold memory. */
   forgetBatch(): void {
-    this.prefixBatch = null;
+    this.prefixBatches.step = null;
+    this.prefixBatches.prefill = null;
   }
 
   async encodeImage(image: ModelImage): Promise<EncodedImage> {
@@ -136,11 +154,40 @@ export class MagmaModel {
     };
   }
 
-  /** Embeddings of a [batch, length] block of ids, as float32 [batch*length*H]. */
+  /**
+   * Embeddings of a [batch, length] block of ids: embed_tokens' output [batch, length, H]. Short
+   * blocks (decode steps, questions after a cached prefix) mostly hold ids seen before, an
+   * answer's words: as a row depends on its id alone, rows are kept by id and only new ids run.
+   */
   async embed(ids: readonly number[], batch: number): Promise<ort.Tensor> {
-    const out = await this.sessions.embed.run({
-      input_ids: int64Tensor(ids, [batch, ids.length / batch]),
-    });
+    if (ids.length > ROW_CACHE_MAX_IDS) return this.runEmbed(ids, [batch, ids.length / batch]);
+    const rows = this.embedRows;
+    const missing = [...new Set(ids.filter((id) => !rows.has(id)))];
+    if (missing.length > 0) {
+      const out = await this.runEmbed(missing, [1, missing.length]);
+      // a graph whose output stays on a device is used as it is
+      if (out.location !== 'cpu') return this.runEmbed(ids, [batch, ids.length / batch]);
+      this.embedRowType = out.type as FloatType;
+      const values = tensorValues(out);
+      const hidden = values.length / missing.length;
+      const room = Math.max(1, Math.floor(EMBED_ROW_BYTES / (values.BYTES_PER_ELEMENT * hidden)));
+      missing.forEach((id, i) => {
+        if (rows.size >= room) rows.delete(rows.keys().next().value!);
+        rows.set(id, values.slice(i * hidden, (i + 1) * hidden));
+      });
+    }
+    const first = rows.get(ids[0]!)!;
+    const hidden = first.length;
+    const data =
+      first instanceof Uint16Array
+        ? new Uint16Array(ids.length * hidden)
+        : new Float32Array(ids.length * hidden);
+    ids.forEach((id, i) => data.set(rows.get(id)!, i * hidden));
+    return tensorOf(this.embedRowType, data, [batch, ids.length / batch, hidden]);
+  }
+
+  private async runEmbed(ids: readonly number[], dims: readonly number[]): Promise<ort.Tensor> {
+    const out = await this.sessions.embed.run({ input_ids: int64Tensor(ids, dims) });
     return out['inputs_embeds']!;
   }
 
@@ -170,11 +217,12 @@ export class MagmaModel {
   }
 
   /**
-   * One decoder run over several sequences, each adding the same number T of positions. When the
-   * sequences are, in order, the rows of one earlier run's present, that present is fed as it is;
-   * otherwise their caches are copied into new tensors, shorter ones left-padded with masked zeros.
-   * Prefixes are inputs of their own, ahead of the past in the attention mask: a lone one as it
-   * is, a batch's in buffers kept between runs and edited as sequences join and leave.
+   * One decoder run over several sequences, each adding T positions (or fewer, left-padded: see
+   * StepInput.newLength). When the sequences are, in order, the rows of one earlier run's present,
+   * that present is fed as it is; otherwise their caches are copied into new tensors, shorter ones
+   * left-padded with masked zeros. Prefixes are inputs of their own, ahead of the past in the
+   * attention mask: a lone one as it is, a batch's in buffers kept between runs and edited as
+   * sequences join and leave.
    */
   async forwardBatch(embeds: Embeddings, inputs: readonly StepInput[]): Promise<StepOutput[]> {
     const { config, sessions } = this;
@@ -190,7 +238,9 @@ export class MagmaModel {
     const longestPrefix = Math.max(...steps.map((s) => s.prefix?.length ?? 0));
     // batched prefixes set the order of the run's rows and their width (prefix-batch.ts); the
     // rest follows them
-    const prefix = sessions.hasPrefixInputs ? this.prefixFeeds(steps, longestPrefix) : null;
+    const prefix = sessions.hasPrefixInputs
+      ? this.prefixFeeds(steps, longestPrefix, newTokens > 1 ? 'prefill' : 'step')
+      : null;
     const order = prefix?.order;
     const prefixWidth = prefix?.width ?? 0;
     if (order !== undefined) steps = order.map((i) => steps[i]!);
@@ -199,7 +249,11 @@ export class MagmaModel {
     const pastWidth = shared
       ? shared.tensors[0]!.dims[2]!
       : Math.max(...steps.map((s) => s.pastLength));
-    const pads = steps.map((s) => (shared ? s.past!.pad : pastWidth - s.pastLength));
+    // positions left of each row's own new ones: past padding, then new padding (past empty)
+    const newPads = steps.map((s) => newPadding(s, newTokens));
+    const pads = steps.map((s, b) =>
+      shared ? s.past!.pad : pastWidth - s.pastLength + newPads[b]!,
+    );
 
     const feeds: Record<string, ort.Tensor> = {};
     feeds['inputs_embeds'] = this.decoderEmbeds(
@@ -207,15 +261,19 @@ export class MagmaModel {
       batch,
       newTokens,
     );
-    // [prefix padding | prefix | past padding | past | new] per row, written straight as int64
+    // [prefix padding | prefix | past padding | past | new padding | new] per row, written
+    // straight as int64 (a row has past or new padding, not both)
     const columns = prefixWidth + pastWidth + newTokens;
     const mask = new BigInt64Array(batch * columns).fill(1n);
     const positions: number[] = [];
     steps.forEach((s, b) => {
       const prefixLength = s.prefix?.length ?? 0;
+      const newPad = newPads[b]!;
       mask.fill(0n, b * columns, b * columns + prefixWidth - prefixLength);
       mask.fill(0n, b * columns + prefixWidth, b * columns + prefixWidth + pads[b]!);
-      for (let t = 0; t < newTokens; t++) positions.push(prefixLength + s.pastLength + t);
+      // padding takes the first real position: masked, it changes nothing
+      for (let t = 0; t < newTokens; t++)
+        positions.push(prefixLength + s.pastLength + Math.max(0, t - newPad));
     });
     feeds['attention_mask'] = new ort.Tensor('int64', mask, [batch, columns]);
     feeds['position_ids'] = int64Tensor(positions, [batch, newTokens]);
@@ -288,6 +346,7 @@ export class MagmaModel {
   private prefixFeeds(
     steps: readonly StepInput[],
     width: number,
+    kind: 'step' | 'prefill',
   ): {
     readonly tensors: readonly ort.Tensor[];
     readonly width: number;
@@ -299,8 +358,10 @@ export class MagmaModel {
     if (width === 0)
       return { tensors: this.prefixNames.map(() => emptyKv(type, batch, heads, headDim)), width };
     if (batch === 1) return { tensors: steps[0]!.prefix!.tensors, width };
-    this.prefixBatch ??= new PrefixBatch(type, this.prefixNames.length, heads, headDim);
-    return this.prefixBatch.arrange(
+    // prefills and steps alternate: buffers of their own keep each one's rows in place
+    const batches = this.prefixBatches;
+    batches[kind] ??= new PrefixBatch(type, this.prefixNames.length, heads, headDim);
+    return batches[kind].arrange(
       steps.map((s) => s.prefix ?? null),
       width,
     );
@@ -323,6 +384,16 @@ function rowsInOrder(embeds: Embeddings, order: readonly number[]): Embeddings {
   return tensorOf(embeds.type as 'float32' | 'float16', out, embeds.dims);
 }
 
+/** Left padding among a run's `newTokens` new positions for this input (StepInput.newLength). */
+function newPadding(input: StepInput, newTokens: number): number {
+  const own = input.newLength ?? newTokens;
+  if (!Number.isInteger(own) || own < 1 || own > newTokens)
+    throw new Error(`newLength ${own} must be between 1 and the run's ${newTokens} new positions`);
+  if (own < newTokens && (input.past !== null || input.pastLength > 0))
+    throw new Error('new positions can be padded only in a sequence without a past');
+  return newTokens - own;
+}
+
 /**
  * For a graph without prefix inputs: the prefix fed as the past. A prefix only ever starts a
  * sequence (its first run, the question after a cached image), when the past is still empty.
@@ -336,6 +407,8 @@ function prefixAsPast(input: StepInput): StepInput {
     prefix: null,
     past: { tensors: prefix.tensors, row: 0, pad: 0 },
     pastLength: prefix.length,
+    // kept so that padded new positions are refused (newPadding): the prefix is now a past
+    ...(input.newLength !== undefined ? { newLength: input.newLength } : {}),
   };
 }
 

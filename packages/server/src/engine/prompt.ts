@@ -6,6 +6,8 @@ import { EngineError } from './errors.js';
 // Magma's prompt format, as its model card and README write it.
 export const MAGMA_SYSTEM_PROMPT = 'You are agent that can see, talk and act.';
 const IMAGE_PREFIX = '<image_start><image><image_end>\n';
+/** Questions whose ids are kept: a few MB at most with prompts of up to 4,000 characters. */
+const RECENT_QUESTIONS = 256;
 /** Stands for the question while the template is rendered; private-use characters, no spaces. */
 const QUESTION_SENTINEL = '\uE000magma-question\uE001';
 
@@ -22,6 +24,8 @@ export class PromptTokenizer {
   private readonly addedTokens: readonly string[];
   /** The template rendered around the question, split and tokenized once (see frame()). */
   private cachedFrame: QuestionFrame | undefined;
+  /** Ids of the latest questions, least recently asked first (encodeUserQuestion). */
+  private readonly recentQuestions = new Map<string, readonly number[]>();
 
   constructor(
     private readonly files: TokenizerFiles,
@@ -151,6 +155,14 @@ export class PromptTokenizer {
    * if the template itself is wrong.
    */
   encodeUserQuestion(question: string): number[] {
+    // Set-of-Mark clients ask the same few questions about many images: those are rendered
+    // and tokenized once (a refused question is not kept, and throws again).
+    const known = this.recentQuestions.get(question);
+    if (known !== undefined) {
+      this.recentQuestions.delete(question);
+      this.recentQuestions.set(question, known);
+      return [...known];
+    }
     const ids = this.encodeQuestion(question);
     if (ids.filter((id) => id === this.imageTokenId).length !== 1) {
       throw new EngineError(
@@ -158,7 +170,10 @@ export class PromptTokenizer {
         'the prompt must contain exactly one image placeholder token',
       );
     }
-    return ids;
+    if (this.recentQuestions.size >= RECENT_QUESTIONS)
+      this.recentQuestions.delete(this.recentQuestions.keys().next().value!);
+    this.recentQuestions.set(question, ids);
+    return [...ids];
   }
 
   /** Template text: special tokens in it are control tokens. */

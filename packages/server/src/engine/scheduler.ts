@@ -63,11 +63,16 @@ export function schedulerSettings(
   return settings;
 }
 
+/** How long the scheduler stays idle before the model drops its batch buffers. */
+const BATCH_BUFFERS_IDLE_MS = 2000;
+
 export class Scheduler {
   private readonly waiting: Sequence[] = [];
   private readonly active: Sequence[] = [];
   private readonly byId = new Map<number, Sequence>();
   private running = false;
+  /** Drops the batch's buffers after an idle pause (run()). */
+  private forgetTimer: ReturnType<typeof setTimeout> | undefined;
   private idleWaiters: Array<() => void> = [];
   /** Prompt ids before the question (prefix-cache.ts); null when the cache is off or the template has none. */
   private readonly templatePrefix: readonly number[] | null;
@@ -137,6 +142,7 @@ export class Scheduler {
   private async run(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    clearTimeout(this.forgetTimer);
     try {
       while (this.waiting.length > 0 || this.active.length > 0) {
         await this.admit();
@@ -144,7 +150,11 @@ export class Scheduler {
       }
     } finally {
       this.running = false;
-      this.model.forgetBatch();
+      // Under load the batch empties for a moment between requests: dropping its buffers then
+      // would rebuild and refill them (every prefix copied again) as it grows back. They go
+      // only after a real pause.
+      this.forgetTimer = setTimeout(() => this.model.forgetBatch(), BATCH_BUFFERS_IDLE_MS);
+      this.forgetTimer.unref();
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
@@ -154,23 +164,50 @@ export class Scheduler {
   /**
    * Prefills waiting requests, first come first served, while the batch has room. Under
    * 'interleave' one turn prefills at most maxPrefillTokens prompt positions, but always at least
-   * one request, so a long prompt cannot wait forever.
+   * one request, so a long prompt cannot wait forever. Prefix-cache hits next to each other in
+   * the queue share one run: only their questions are prefilled, each on its cached prefix.
    */
   private async admit(): Promise<void> {
     const { maxBatchSize, prefillPolicy, maxPrefillTokens } = this.settings;
     let budget = prefillPolicy === 'prefill-first' ? Infinity : maxPrefillTokens;
     let admitted = 0;
-    while (this.waiting.length > 0 && this.active.length < maxBatchSize) {
-      const next = this.waiting[0]!;
-      if (!this.plan(next)) continue; // failed and removed
-      // a cached prefix is not prefilled again: only the rest counts against the budget
-      const cost = next.promptTokens - next.cachedTokens;
-      if (admitted > 0 && cost > budget) break;
-      this.waiting.shift();
-      budget -= cost;
-      admitted++;
-      await this.prefill(next);
+    // the next waiting request, planned, if there is room and the turn's budget allows it
+    const take = (room: number, hitsOnly: boolean): Sequence | undefined => {
+      while (room > 0 && this.waiting.length > 0) {
+        const next = this.waiting[0]!;
+        if (!this.plan(next)) continue; // failed and removed
+        // a cached prefix is not prefilled again: only the rest counts against the budget
+        const cost = next.promptTokens - next.cachedTokens;
+        if (admitted > 0 && cost > budget) return undefined;
+        if (hitsOnly && !this.prefillsTogether(next)) return undefined;
+        this.waiting.shift();
+        budget -= cost;
+        admitted++;
+        return next;
+      }
+      return undefined;
+    };
+    const room = (): number => maxBatchSize - this.active.length;
+    for (let next = take(room(), false); next !== undefined; next = take(room(), false)) {
+      if (!this.prefillsTogether(next)) {
+        await this.prefill(next);
+        continue;
+      }
+      const hits = [next];
+      for (let more = take(room() - 1, true); more !== undefined;) {
+        hits.push(more);
+        more = take(room() - hits.length, true);
+      }
+      await this.prefillHits(hits);
     }
+  }
+
+  /**
+   * Whether a planned request is a prefix-cache hit whose question can share a run with other
+   * hits: their new positions are then left-padded, which needs the prefix as an input of its own.
+   */
+  private prefillsTogether(sequence: Sequence): boolean {
+    return sequence.cachedTokens > 0 && this.model.splitsPrefix;
   }
 
   /**
@@ -218,7 +255,6 @@ export class Scheduler {
 
   private async prefill(sequence: Sequence): Promise<void> {
     if (sequence.done) return;
-    const { model } = this;
     const started = performance.now();
     sequence.timings.queueMs = started - sequence.receivedAt;
     sequence.inFlight = true;
@@ -227,29 +263,84 @@ export class Scheduler {
       this.releasePrefix(sequence);
       sequence.inFlight = false;
       if (out === null) return;
-      if (sequence.done) {
-        model.release(out.present);
-        return;
-      }
-      if (model.splitsPrefix && out.prefix === null) {
-        // The prompt's keys and values become the sequence's prefix: later steps read them in
-        // place and move only the generated positions.
-        sequence.prefixKv = { tensors: out.present.tensors, length: cacheLength(out.present) };
-        sequence.past = null;
-        sequence.pastLength = 0;
-      } else {
-        sequence.prefixKv = out.prefix;
-        sequence.past = out.present;
-        sequence.pastLength = cacheLength(out.present);
-      }
-      this.advance(sequence, out.logits);
-      if (!sequence.done) this.active.push(sequence);
+      this.beginDecoding(sequence, out);
     } catch (error) {
       sequence.inFlight = false;
       this.fail(sequence, error);
     } finally {
       this.releasePrefix(sequence);
     }
+  }
+
+  /**
+   * Prefix-cache hits prefilled in one run: each question, left-padded to the longest, on its
+   * own cached prefix (prefillsTogether).
+   */
+  private async prefillHits(hits: readonly Sequence[]): Promise<void> {
+    const { model } = this;
+    const cache = this.prefixCache!;
+    const started = performance.now();
+    for (const sequence of hits) {
+      sequence.timings.queueMs = started - sequence.receivedAt;
+      sequence.inFlight = true;
+    }
+    try {
+      const questions = hits.map((s) => s.promptIds!.slice(s.prefix!.prefixIds.length));
+      const width = Math.max(...questions.map((question) => question.length));
+      // the padding's ids are masked out: any id will do
+      const ids = questions.flatMap((question) => [
+        ...new Array<number>(width - question.length).fill(question[0]!),
+        ...question,
+      ]);
+      const embeds = await model.embed(ids, hits.length);
+      // The cached tensors are an input: runs write their own present, so hits share them.
+      const outputs = await model.forwardBatch(
+        embeds,
+        hits.map((s, b) => ({
+          prefix: { tensors: s.prefix!.kv!, length: s.prefix!.positions },
+          past: null,
+          pastLength: 0,
+          newLength: questions[b]!.length,
+        })),
+      );
+      const prefillMs = performance.now() - started;
+      hits.forEach((sequence, b) => {
+        sequence.timings.prefillMs = prefillMs;
+        cache.countHit();
+        this.releasePrefix(sequence);
+        sequence.inFlight = false;
+        this.beginDecoding(sequence, outputs[b]!);
+      });
+      this.events.prefixCache?.({ added: [], evicted: [], stats: cache.stats() });
+    } catch (error) {
+      for (const sequence of hits) {
+        sequence.inFlight = false;
+        this.fail(sequence, error);
+      }
+    } finally {
+      for (const sequence of hits) this.releasePrefix(sequence);
+    }
+  }
+
+  /** A prefilled sequence takes its first token and joins the batch (or ends, if cancelled meanwhile). */
+  private beginDecoding(sequence: Sequence, out: StepOutput): void {
+    if (sequence.done) {
+      this.model.release(out.present);
+      return;
+    }
+    if (this.model.splitsPrefix && out.prefix === null) {
+      // The prompt's keys and values become the sequence's prefix: later steps read them in
+      // place and move only the generated positions.
+      sequence.prefixKv = { tensors: out.present.tensors, length: cacheLength(out.present) };
+      sequence.past = null;
+      sequence.pastLength = 0;
+    } else {
+      sequence.prefixKv = out.prefix;
+      sequence.past = out.present;
+      sequence.pastLength = cacheLength(out.present);
+    }
+    this.advance(sequence, out.logits);
+    if (!sequence.done) this.active.push(sequence);
   }
 
   /**

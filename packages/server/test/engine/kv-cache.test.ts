@@ -104,6 +104,50 @@ describe.skipIf(!hasTinyBundle)('decoder with KV cache (fp32, magma-tiny-som)', 
     }
   });
 
+  it('prompts of different lengths prefilled in one run, left-padded, give each its own logits and cache', async () => {
+    const H = model.config.hiddenSize;
+    const a = await promptEmbeds('Is there a red circle?', 128, 128, 7); // 1x1 grid
+    const b = await promptEmbeds('How many objects are there?', 300, 140, 8); // longer prompt
+    const [lengthA, lengthB] = [a.length / H, b.length / H];
+    expect(lengthA).toBeLessThan(lengthB);
+    // row 0: padding (any values: they are masked), then a; row 1: b
+    const block = new Float32Array(2 * lengthB * H).fill(0.5);
+    block.set(a, (lengthB - lengthA) * H);
+    block.set(b, lengthB * H);
+    const batched = await model.forwardBatch(block, [
+      { past: null, pastLength: 0, newLength: lengthA },
+      { past: null, pastLength: 0, newLength: lengthB },
+    ]);
+    const alone = [
+      await model.forward(a, { past: null, pastLength: 0 }),
+      await model.forward(b, { past: null, pastLength: 0 }),
+    ];
+    const lengths = [lengthA, lengthB];
+    for (let i = 0; i < 2; i++) {
+      expect(maxAbsDiff(batched[i]!.logits, alone[i]!.logits)).toBeLessThanOrEqual(1e-4);
+      expect(cacheLength(batched[i]!.present)).toBe(lengths[i]);
+    }
+    // the padding stays masked in the next step, which continues each sequence as alone
+    const tokens = alone.map((out) => argmax(out.logits));
+    const next = await model.forwardBatch(
+      await model.embed(tokens, 2),
+      batched.map((out, i) => ({ past: out.present, pastLength: lengths[i]! })),
+    );
+    for (let i = 0; i < 2; i++) {
+      const single = await model.forward(await embedOne(tokens[i]!), {
+        past: alone[i]!.present,
+        pastLength: lengths[i]!,
+      });
+      expect(maxAbsDiff(next[i]!.logits, single.logits)).toBeLessThanOrEqual(1e-4);
+    }
+    // padding among the new positions needs an empty past: it would sit in the middle of a row
+    await expect(
+      model.forwardBatch(await model.embed([tokens[0]!, tokens[0]!], 1), [
+        { past: alone[0]!.present, pastLength: lengthA, newLength: 1 },
+      ]),
+    ).rejects.toThrow(/without a past/);
+  });
+
   it('prompts fed as prefixes of their own, batched, give the logits of prompts fed as the past', async () => {
     const H = model.config.hiddenSize;
     const a = await promptEmbeds('Is there a red circle?', 128, 128, 5);

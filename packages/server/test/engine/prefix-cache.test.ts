@@ -74,6 +74,8 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
   /** Logits of every decoder output, by the cache (present) it produced, to follow sequences. */
   let stepLogits = new Map<number, Float32Array[]>();
   let owners = new StepOwners();
+  /** The new-position counts (StepInput.newLength) of each run that started sequences. */
+  let prefillRuns: (number | undefined)[][] = [];
 
   beforeAll(async () => {
     const opened = await openTinyModelWithoutStops();
@@ -83,6 +85,8 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
     // starts a new owner; a decode step continues the sequence whose cache it feeds back.
     const forwardBatch = model.forwardBatch.bind(model);
     model.forwardBatch = async (embeds, inputs: readonly StepInput[]) => {
+      if (inputs.some((input) => owners.startsSequence(input)))
+        prefillRuns.push(inputs.map((input) => input.newLength));
       const outputs = await forwardBatch(embeds, inputs);
       owners.record(inputs, outputs).forEach((owner, b) => {
         stepLogits.set(owner, [...(stepLogits.get(owner) ?? []), outputs[b]!.logits]);
@@ -129,6 +133,7 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
   ): Promise<Run> {
     stepLogits = new Map();
     owners = new StepOwners();
+    prefillRuns = [];
     const results = new Map<number, GenerateResult>();
     const misses: number[] = [];
     const changes: PrefixCacheChange[] = [];
@@ -226,6 +231,15 @@ describe.skipIf(!hasTinyBundle)('prefix cache on magma-tiny-som', () => {
     const asks = QUESTIONS.slice(1, 5).map((q, i) => request(i + 1, undefined, q, 'shared'));
     const r = await run(asks, cache, { maxBatchSize: 4, prefillPolicy: 'prefill-first' });
     expect(r.misses).toEqual([]);
+    // the questions were prefilled in order, each its own length (the rest left padding), the
+    // ones that arrived while the first ran sharing one run
+    const prefix = templatePrefixIds(prompt, model.config.imageTokenId)!;
+    const questionLengths = asks.map(
+      (ask) => prompt.encodeUserQuestion(ask.prompt).length - prefix.length,
+    );
+    expect(new Set(questionLengths).size).toBeGreaterThan(1);
+    expect(prefillRuns.flat()).toEqual(questionLengths);
+    expect(Math.max(...prefillRuns.map((rows) => new Set(rows).size))).toBeGreaterThan(1);
     for (const [i, ask] of asks.entries()) {
       const result = r.results.get(ask.id)!;
       expect(result.usage.cachedTokens).toBe(entry.positions);

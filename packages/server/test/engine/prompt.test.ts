@@ -41,6 +41,17 @@ describe('PromptTokenizer with the real Llama-3 tokenizer and Magma added tokens
     expect(ids.filter((id) => id === IMAGE_TOKEN)).toHaveLength(1);
   });
 
+  it('gives a repeated question the same ids, whatever a caller did to the earlier ones', () => {
+    const question = 'What colour is mark #3?';
+    const first = prompt.encodeUserQuestion(question);
+    expect(first).toEqual(prompt.encodeQuestion(question));
+    first.fill(0);
+    expect(prompt.encodeUserQuestion(question)).toEqual(prompt.encodeQuestion(question));
+    // one asked after hundreds of others is tokenized afresh, with the same result
+    for (let i = 0; i < 300; i++) prompt.encodeUserQuestion(`Is mark #${i} red?`);
+    expect(prompt.encodeUserQuestion(question)).toEqual(prompt.encodeQuestion(question));
+  });
+
   it('keeps the prompt structure for every special token typed in a question', () => {
     const added = MAGMA_ADDED_TOKENS.map(([, content]) => content).concat([
       '<|begin_of_text|>',
