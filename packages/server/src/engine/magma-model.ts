@@ -101,6 +101,8 @@ export class MagmaModel {
   constructor(
     readonly sessions: ModelSessions,
     readonly config: ModelConfig,
+    /** Bytes of embedding rows kept by id (embed()). */
+    private readonly embedRowBytes = EMBED_ROW_BYTES,
   ) {
     for (let i = 0; i < config.numLayers; i++) {
       this.pastNames.push(`past_key_values.${i}.key`, `past_key_values.${i}.value`);
@@ -163,6 +165,7 @@ export class MagmaModel {
     if (ids.length > ROW_CACHE_MAX_IDS) return this.runEmbed(ids, [batch, ids.length / batch]);
     const rows = this.embedRows;
     const missing = [...new Set(ids.filter((id) => !rows.has(id)))];
+    const fresh = new Map<number, Float32Array | Uint16Array>();
     if (missing.length > 0) {
       const out = await this.runEmbed(missing, [1, missing.length]);
       // a graph whose output stays on a device is used as it is
@@ -170,19 +173,22 @@ export class MagmaModel {
       this.embedRowType = out.type as FloatType;
       const values = tensorValues(out);
       const hidden = values.length / missing.length;
-      const room = Math.max(1, Math.floor(EMBED_ROW_BYTES / (values.BYTES_PER_ELEMENT * hidden)));
-      missing.forEach((id, i) => {
-        if (rows.size >= room) rows.delete(rows.keys().next().value!);
-        rows.set(id, values.slice(i * hidden, (i + 1) * hidden));
-      });
+      missing.forEach((id, i) => fresh.set(id, values.slice(i * hidden, (i + 1) * hidden)));
     }
-    const first = rows.get(ids[0]!)!;
+    const rowOf = (id: number): Float32Array | Uint16Array => fresh.get(id) ?? rows.get(id)!;
+    const first = rowOf(ids[0]!);
     const hidden = first.length;
     const data =
       first instanceof Uint16Array
         ? new Uint16Array(ids.length * hidden)
         : new Float32Array(ids.length * hidden);
-    ids.forEach((id, i) => data.set(rows.get(id)!, i * hidden));
+    ids.forEach((id, i) => data.set(rowOf(id), i * hidden));
+    // kept after use: making room may drop rows this block read
+    const room = Math.max(1, Math.floor(this.embedRowBytes / first.byteLength));
+    for (const [id, row] of fresh) {
+      if (rows.size >= room) rows.delete(rows.keys().next().value!);
+      rows.set(id, row);
+    }
     return tensorOf(this.embedRowType, data, [batch, ids.length / batch, hidden]);
   }
 

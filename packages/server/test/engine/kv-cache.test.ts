@@ -1,3 +1,4 @@
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../src/engine/bundle.js';
 import { MagmaModel, cacheLength } from '../../src/engine/magma-model.js';
@@ -102,6 +103,33 @@ describe.skipIf(!hasTinyBundle)('decoder with KV cache (fp32, magma-tiny-som)', 
         token: argmax(batched[i]!.logits),
       }));
     }
+  });
+
+  it('embeddings from rows kept by id equal embed_tokens, also after rows were dropped for room', async () => {
+    const H = model.config.hiddenSize;
+    // room for three rows: most blocks below drop rows they or the block before used
+    const small = new MagmaModel(sessions, model.config, 3 * H * 4);
+    const direct = async (ids: number[]) =>
+      readFloats(
+        (
+          await sessions.embed.run({
+            input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [
+              1,
+              ids.length,
+            ]),
+          })
+        )['inputs_embeds']!,
+      );
+    const blocks = [[5, 6, 7], [7, 8, 9, 5], [5, 5, 10], [11, 12, 13, 14, 5], [6]];
+    for (const ids of blocks) {
+      const kept = readFloats(await small.embed(ids, 1));
+      expect(kept.length).toBe(ids.length * H);
+      expect(maxAbsDiff(kept, await direct(ids))).toBe(0);
+    }
+    // two sequences of one step each: [batch, 1, H]
+    const stepped = await small.embed([9, 14], 2);
+    expect(stepped.dims).toEqual([2, 1, H]);
+    expect(maxAbsDiff(readFloats(stepped), await direct([9, 14]))).toBe(0);
   });
 
   it('prompts of different lengths prefilled in one run, left-padded, give each its own logits and cache', async () => {
