@@ -8,7 +8,7 @@ import {
   visualTokenCount,
 } from './image-processor.js';
 import type { CropGrid } from './image-processor.js';
-import type { FloatType, ModelSessions } from './model-sessions.js';
+import type { ModelSessions } from './model-sessions.js';
 import { PrefixBatch } from './prefix-batch.js';
 import type { PrefixKv } from './prefix-batch.js';
 import type { ModelImage } from './types.js';
@@ -89,9 +89,8 @@ export class MagmaModel {
   readonly pastNames: string[] = [];
   readonly presentNames: string[] = [];
   readonly prefixNames: string[] = [];
-  /** Embedding rows by id, oldest first (embed()), and their element type. */
+  /** Embedding rows by id, oldest first (embed()): float16 bits or float32 values. */
   private readonly embedRows = new Map<number, Float32Array | Uint16Array>();
-  private embedRowType: FloatType = 'float32';
   /** Batched prefix inputs of decode steps and of prefills, each kept between runs (prefix-batch.ts). */
   private readonly prefixBatches: { step: PrefixBatch | null; prefill: PrefixBatch | null } = {
     step: null,
@@ -170,7 +169,6 @@ export class MagmaModel {
       const out = await this.runEmbed(missing, [1, missing.length]);
       // a graph whose output stays on a device is used as it is
       if (out.location !== 'cpu') return this.runEmbed(ids, [batch, ids.length / batch]);
-      this.embedRowType = out.type as FloatType;
       const values = tensorValues(out);
       const hidden = values.length / missing.length;
       missing.forEach((id, i) => fresh.set(id, values.slice(i * hidden, (i + 1) * hidden)));
@@ -178,10 +176,10 @@ export class MagmaModel {
     const rowOf = (id: number): Float32Array | Uint16Array => fresh.get(id) ?? rows.get(id)!;
     const first = rowOf(ids[0]!);
     const hidden = first.length;
-    const data =
-      first instanceof Uint16Array
-        ? new Uint16Array(ids.length * hidden)
-        : new Float32Array(ids.length * hidden);
+    const float16 = first instanceof Uint16Array;
+    const data = float16
+      ? new Uint16Array(ids.length * hidden)
+      : new Float32Array(ids.length * hidden);
     ids.forEach((id, i) => data.set(rowOf(id), i * hidden));
     // kept after use: making room may drop rows this block read
     const room = Math.max(1, Math.floor(this.embedRowBytes / first.byteLength));
@@ -189,7 +187,7 @@ export class MagmaModel {
       if (rows.size >= room) rows.delete(rows.keys().next().value!);
       rows.set(id, row);
     }
-    return tensorOf(this.embedRowType, data, [batch, ids.length / batch, hidden]);
+    return tensorOf(float16 ? 'float16' : 'float32', data, [batch, ids.length / batch, hidden]);
   }
 
   private async runEmbed(ids: readonly number[], dims: readonly number[]): Promise<ort.Tensor> {

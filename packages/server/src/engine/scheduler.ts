@@ -194,10 +194,8 @@ export class Scheduler {
         continue;
       }
       const hits = [next];
-      for (let more = take(room() - 1, true); more !== undefined;) {
-        hits.push(more);
-        more = take(room() - hits.length, true);
-      }
+      let more: Sequence | undefined;
+      while ((more = take(room() - hits.length, true)) !== undefined) hits.push(more);
       await this.prefillHits(hits);
     }
   }
@@ -277,7 +275,6 @@ export class Scheduler {
    * own cached prefix (prefillsTogether).
    */
   private async prefillHits(hits: readonly Sequence[]): Promise<void> {
-    const { model } = this;
     const cache = this.prefixCache!;
     const started = performance.now();
     for (const sequence of hits) {
@@ -285,24 +282,7 @@ export class Scheduler {
       sequence.inFlight = true;
     }
     try {
-      const questions = hits.map((s) => s.promptIds!.slice(s.prefix!.prefixIds.length));
-      const width = Math.max(...questions.map((question) => question.length));
-      // the padding's ids are masked out: any id will do
-      const ids = questions.flatMap((question) => [
-        ...new Array<number>(width - question.length).fill(question[0]!),
-        ...question,
-      ]);
-      const embeds = await model.embed(ids, hits.length);
-      // The cached tensors are an input: runs write their own present, so hits share them.
-      const outputs = await model.forwardBatch(
-        embeds,
-        hits.map((s, b) => ({
-          prefix: { tensors: s.prefix!.kv!, length: s.prefix!.positions },
-          past: null,
-          pastLength: 0,
-          newLength: questions[b]!.length,
-        })),
-      );
+      const outputs = await this.prefillQuestions(hits);
       const prefillMs = performance.now() - started;
       hits.forEach((sequence, b) => {
         sequence.timings.prefillMs = prefillMs;
@@ -320,6 +300,32 @@ export class Scheduler {
     } finally {
       for (const sequence of hits) this.releasePrefix(sequence);
     }
+  }
+
+  /**
+   * One decoder run for the questions of prefix-cache hits (sequences whose pinned entry holds
+   * keys and values their prompt starts with): each question left-padded to the longest, each on
+   * its own cached prefix.
+   */
+  private async prefillQuestions(hits: readonly Sequence[]): Promise<StepOutput[]> {
+    const questions = hits.map((s) => s.promptIds!.slice(s.prefix!.prefixIds.length));
+    const width = Math.max(...questions.map((question) => question.length));
+    // the padding's ids are masked out: any id will do
+    const ids = questions.flatMap((question) => [
+      ...new Array<number>(width - question.length).fill(question[0]!),
+      ...question,
+    ]);
+    const embeds = await this.model.embed(ids, hits.length);
+    // The cached tensors are an input: runs write their own present, so hits share them.
+    return this.model.forwardBatch(
+      embeds,
+      hits.map((s, b) => ({
+        prefix: { tensors: s.prefix!.kv!, length: s.prefix!.positions },
+        past: null,
+        pastLength: 0,
+        newLength: questions[b]!.length,
+      })),
+    );
   }
 
   /** A prefilled sequence takes its first token and joins the batch (or ends, if cancelled meanwhile). */
@@ -361,13 +367,7 @@ export class Scheduler {
     if (entry !== null && reusesKv(entry, ids)) {
       sequence.cachedTokens = entry.positions;
       const prefillStarted = performance.now();
-      const embeds = await model.embed(ids.slice(entry.prefixIds.length), 1);
-      // The cached tensors are an input: runs write their own present, so hits share them.
-      out = await model.forward(embeds, {
-        prefix: { tensors: entry.kv!, length: entry.positions },
-        past: null,
-        pastLength: 0,
-      });
+      [out] = (await this.prefillQuestions([sequence])) as [StepOutput];
       sequence.timings.prefillMs = performance.now() - prefillStarted;
       cache!.countHit();
     } else {
