@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
 import { ImageError } from './errors.js';
+import { plainImageSize } from './plain-header.js';
 import type { RgbImage } from './types.js';
 
 export { ImageError } from './errors.js';
@@ -48,11 +49,16 @@ function isPixelLimitError(error: unknown): boolean {
   return error instanceof Error && /pixel limit/i.test(error.message);
 }
 
-/** Width, height (of the first frame) and EXIF orientation from the file's header, without decoding pixels. */
+/**
+ * Width, height (of the first frame) and EXIF orientation from the file's header, without
+ * decoding pixels: read here for a plain PNG or JPEG, by sharp otherwise.
+ */
 async function readSize(
   bytes: Uint8Array,
   format: ImageFormat,
 ): Promise<{ width: number; height: number; orientation: number }> {
+  const plain = plainImageSize(bytes, format);
+  if (plain !== undefined) return { ...plain, orientation: 1 };
   let header: Metadata;
   try {
     // No pixel limit here: the caller applies its own, with the size in the message.
@@ -83,8 +89,8 @@ export interface ImageHeader {
 
 /**
  * Checks an encoded image without decoding any pixel: byte limit, format by magic bytes, and
- * the size its header declares against `maxPixels`. Cheap (sharp reads the header only), so
- * the caller can budget the decode by its pixels before paying for it.
+ * the size its header declares against `maxPixels`. Cheap (the header only), so the caller can
+ * budget the decode by its pixels before paying for it.
  */
 export async function readImageHeader(
   bytes: Uint8Array,
@@ -137,6 +143,16 @@ export async function decodePixels(
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
       throw new ImageError('INVALID_IMAGE', `${format} image did not decode to RGB pixels`);
+    }
+    // The marks were checked, and the decode budgeted, against the header's size.
+    if (
+      header !== undefined &&
+      (info.width !== header.orientedWidth || info.height !== header.orientedHeight)
+    ) {
+      throw new ImageError(
+        'INVALID_IMAGE',
+        `${format} image decoded to ${info.width}x${info.height}, but its header says ${header.orientedWidth}x${header.orientedHeight}`,
+      );
     }
     const image: RgbImage = { data, width: info.width, height: info.height };
     return { image, format, width: info.width, height: info.height };

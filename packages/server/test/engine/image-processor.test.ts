@@ -103,6 +103,51 @@ describe('resizeNormalized matches torch F.interpolate(bilinear, align_corners=F
     expect(maxAbsDiff(out, c.expected)).toBeLessThanOrEqual(1e-5);
   });
 
+  it('gives the floats of the plain four-tap formula, bit for bit, on every path', () => {
+    // torch's source coordinate per output index, and the four-tap blend written plainly
+    const tap = (inSize: number, outSize: number, o: number) => {
+      const source = Math.max((inSize / outSize) * (o + 0.5) - 0.5, 0);
+      const low = Math.floor(source);
+      return { low, high: low < inSize - 1 ? low + 1 : low, weight: source - low };
+    };
+    const plain = (
+      image: { data: Uint8Array; width: number; height: number },
+      w: number,
+      h: number,
+    ) => {
+      const out = new Float32Array(3 * w * h);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          for (let c = 0; c < 3; c++) {
+            const ty = tap(image.height, h, y);
+            const tx = tap(image.width, w, x);
+            const at = (row: number, col: number) => image.data[(row * image.width + col) * 3 + c]!;
+            const top = at(ty.low, tx.low) * (1 - tx.weight) + at(ty.low, tx.high) * tx.weight;
+            const bottom = at(ty.high, tx.low) * (1 - tx.weight) + at(ty.high, tx.high) * tx.weight;
+            const value = top * (1 - ty.weight) + bottom * ty.weight;
+            out[c * w * h + y * w + x] =
+              value * (1 / (255 * fixture.std[c]!)) + -fixture.mean[c]! / fixture.std[c]!;
+          }
+      return out;
+    };
+    // 3x down (every output row on a source row), 2.5x down, up, identity, a single column
+    const shapes = [
+      [24, 18, 8, 6],
+      [20, 20, 8, 8],
+      [7, 5, 16, 12],
+      [12, 30, 12, 30],
+      [1, 9, 4, 3],
+    ] as const;
+    for (const [width, height, w, h] of shapes) {
+      const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 53 + 11) % 256);
+      const image = { data, width, height };
+      const out = resizeNormalized(image, w, h, fixture.mean, fixture.std);
+      expect(Array.from(out), `${width}x${height} -> ${w}x${h}`).toEqual(
+        Array.from(plain(image, w, h)),
+      );
+    }
+  });
+
   it('rejects a buffer whose size does not match the dimensions', () => {
     const image = { data: new Uint8Array(10), width: 2, height: 2 };
     expect(() => resizeNormalized(image, 4, 4, fixture.mean, fixture.std)).toThrow(/expected 12/);
