@@ -12,6 +12,12 @@ export interface PlainSize {
   readonly height: number;
 }
 
+/**
+ * Segments or chunks looked at before giving up: real headers have a few dozen, and the scan
+ * runs on the event loop, so a file built of millions of empty segments goes to sharp instead.
+ */
+const MAX_STEPS = 256;
+
 const readU16 = (bytes: Uint8Array, at: number): number => (bytes[at]! << 8) | bytes[at + 1]!;
 const readU32 = (bytes: Uint8Array, at: number): number =>
   readU16(bytes, at) * 0x10000 + readU16(bytes, at + 2);
@@ -24,12 +30,13 @@ function plainPngSize(bytes: Uint8Array): PlainSize | undefined {
   // signature (8), then IHDR: length (4), type (4), width (4), height (4)
   if (bytes.length < 33 || !isTag(bytes, 12, 'IHDR')) return undefined;
   const size = { width: readU32(bytes, 16), height: readU32(bytes, 20) };
-  for (let at = 8; at + 8 <= bytes.length;) {
+  if (size.width === 0 || size.height === 0) return undefined; // invalid: sharp says so
+  for (let at = 8, step = 0; at + 8 <= bytes.length && step < MAX_STEPS; step++) {
     if (isTag(bytes, at + 4, 'eXIf')) return undefined;
     if (isTag(bytes, at + 4, 'IDAT')) return size;
     at += 12 + readU32(bytes, at); // length, type, data, CRC
   }
-  return undefined; // no image data: let sharp say what is wrong
+  return undefined; // no image data, or too many chunks: sharp reads it
 }
 
 /** Start-of-frame markers (baseline, progressive, lossless, arithmetic): not DHT, JPG or DAC. */
@@ -39,7 +46,7 @@ const isStartOfFrame = (marker: number): boolean =>
 /** The frame header's size, when no APP1 Exif segment comes before the scan. */
 function plainJpegSize(bytes: Uint8Array): PlainSize | undefined {
   let size: PlainSize | undefined;
-  for (let at = 2; at + 4 <= bytes.length;) {
+  for (let at = 2, step = 0; at + 4 <= bytes.length && step < MAX_STEPS; step++) {
     if (bytes[at] !== 0xff) return undefined;
     const marker = bytes[at + 1]!;
     if (marker === 0xff) {

@@ -71,8 +71,30 @@ describe('plainImageSize', () => {
     const noImageData = Buffer.from(png);
     noImageData.write('JUNK', png.indexOf('IDAT'), 'latin1');
     expect(plainImageSize(noImageData, 'png')).toBeUndefined();
+    const noWidth = Buffer.from(png);
+    noWidth.writeUInt32BE(0, 16); // IHDR width 0
+    expect(plainImageSize(noWidth, 'png')).toBeUndefined();
     const webp = await noise(64, 48, 10).webp().toBuffer();
     expect(plainImageSize(webp, 'webp')).toBeUndefined();
+  });
+
+  it('leaves files with very many header segments to sharp (the scan runs on the event loop)', async () => {
+    const jpeg = await noise(64, 48, 13).jpeg().toBuffer();
+    const comment = Buffer.from([0xff, 0xfe, 0x00, 0x02]); // an empty COM segment
+    const padded = Buffer.concat([
+      jpeg.subarray(0, 2),
+      ...Array(300).fill(comment),
+      jpeg.subarray(2),
+    ]);
+    expect(plainImageSize(padded, 'jpeg')).toBeUndefined();
+    const fewer = Buffer.concat([
+      jpeg.subarray(0, 2),
+      ...Array(100).fill(comment),
+      jpeg.subarray(2),
+    ]);
+    expect(plainImageSize(fewer, 'jpeg')).toEqual({ width: 64, height: 48 });
+    const header = await readImageHeader(padded, LIMITS);
+    expect([header.width, header.height]).toEqual([64, 48]);
   });
 
   it('still refuses a decompression bomb from the header alone', async () => {
