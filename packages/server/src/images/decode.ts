@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
 import { ImageError } from './errors.js';
-import { plainImageSize } from './plain-header.js';
+import { hasAscii, plainImageSize } from './plain-header.js';
 import type { RgbImage } from './types.js';
 
 export { ImageError } from './errors.js';
@@ -26,9 +26,7 @@ export interface DecodedImage {
 
 /** Recognises the four accepted formats by their first bytes, before sharp sees the data. */
 function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
-  const ascii = (start: number, text: string): boolean =>
-    bytes.length >= start + text.length &&
-    [...text].every((char, i) => bytes[start + i] === char.charCodeAt(0));
+  const ascii = (start: number, text: string): boolean => hasAscii(bytes, start, text);
   if (bytes.length >= 8 && bytes[0] === 0x89 && ascii(1, 'PNG\r\n\x1a\n')) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff)
     return 'jpeg';

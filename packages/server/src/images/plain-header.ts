@@ -21,19 +21,20 @@ const MAX_STEPS = 256;
 const readU16 = (bytes: Uint8Array, at: number): number => (bytes[at]! << 8) | bytes[at + 1]!;
 const readU32 = (bytes: Uint8Array, at: number): number =>
   readU16(bytes, at) * 0x10000 + readU16(bytes, at + 2);
-const isTag = (bytes: Uint8Array, at: number, tag: string): boolean =>
-  at + tag.length <= bytes.length &&
-  [...tag].every((char, i) => bytes[at + i] === char.charCodeAt(0));
+/** Whether `text` (ASCII) is spelled in `bytes` from `at` on: magic numbers, chunk and segment tags. */
+export const hasAscii = (bytes: Uint8Array, at: number, text: string): boolean =>
+  at + text.length <= bytes.length &&
+  [...text].every((char, i) => bytes[at + i] === char.charCodeAt(0));
 
 /** IHDR's size, when no eXIf chunk comes before the image data. */
 function plainPngSize(bytes: Uint8Array): PlainSize | undefined {
   // signature (8), then IHDR: length (4), type (4), width (4), height (4)
-  if (bytes.length < 33 || !isTag(bytes, 12, 'IHDR')) return undefined;
+  if (bytes.length < 33 || !hasAscii(bytes, 12, 'IHDR')) return undefined;
   const size = { width: readU32(bytes, 16), height: readU32(bytes, 20) };
   if (size.width === 0 || size.height === 0) return undefined; // invalid: sharp says so
   for (let at = 8, step = 0; at + 8 <= bytes.length && step < MAX_STEPS; step++) {
-    if (isTag(bytes, at + 4, 'eXIf')) return undefined;
-    if (isTag(bytes, at + 4, 'IDAT')) return size;
+    if (hasAscii(bytes, at + 4, 'eXIf')) return undefined;
+    if (hasAscii(bytes, at + 4, 'IDAT')) return size;
     at += 12 + readU32(bytes, at); // length, type, data, CRC
   }
   return undefined; // no image data, or too many chunks: sharp reads it
@@ -57,7 +58,7 @@ function plainJpegSize(bytes: Uint8Array): PlainSize | undefined {
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) return undefined;
     const length = readU16(bytes, at + 2);
     if (length < 2) return undefined;
-    if (marker === 0xe1 && isTag(bytes, at + 4, 'Exif\0\0')) return undefined;
+    if (marker === 0xe1 && hasAscii(bytes, at + 4, 'Exif\0\0')) return undefined;
     if (isStartOfFrame(marker)) {
       if (size !== undefined || at + 9 > bytes.length) return undefined;
       const height = readU16(bytes, at + 5);
