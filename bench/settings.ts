@@ -61,7 +61,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --max-tokens N        maxTokens of every ask (default 32)
   --prefix-images N     images of the prefix section (default 20, quick 3; env BENCH_PREFIX_IMAGES)
   --prefix-questions N  questions per image there (default 5, quick 3; env BENCH_PREFIX_QUESTIONS)
-  --prefix-rounds N     rounds of its concurrency-8 workload, fresh images each (default 5, quick 1)
+  --prefix-rounds N     rounds of its concurrency-8 workload, fresh images each (default 9, quick 1)
   --prefix-warmup-rounds N  rounds run first on each server there, not counted (default 20, quick 0)
   --baseline-requests N c1 requests per server and image in the baseline section (default 100, quick 8)
   --baseline-seconds N  c8 seconds per server and image there (default 20, quick 2)
@@ -141,7 +141,7 @@ export function parseSettings(argv: readonly string[]): BenchSettings | 'help' {
         'prefix-questions',
         values['prefix-questions'] ?? process.env['BENCH_PREFIX_QUESTIONS'],
       ) ?? (quick ? 3 : 5),
-    prefixRounds: positiveInt('prefix-rounds', values['prefix-rounds']) ?? (quick ? 1 : 5),
+    prefixRounds: positiveInt('prefix-rounds', values['prefix-rounds']) ?? (quick ? 1 : 9),
     prefixWarmupRounds:
       nonNegativeInt('prefix-warmup-rounds', values['prefix-warmup-rounds']) ?? (quick ? 0 : 20),
     baselineRequests:

@@ -8,6 +8,9 @@ export const MAGMA_SYSTEM_PROMPT = 'You are agent that can see, talk and act.';
 const IMAGE_PREFIX = '<image_start><image><image_end>\n';
 /** Questions whose ids are kept: a few MB at most with prompts of up to 4,000 characters. */
 const RECENT_QUESTIONS = 256;
+/** Texts of generated id sequences kept (decode), and the longest sequence kept. */
+const RECENT_TEXTS = 1024;
+const LONGEST_KEPT_TEXT = 32;
 /** Stands for the question while the template is rendered; private-use characters, no spaces. */
 const QUESTION_SENTINEL = '\uE000magma-question\uE001';
 
@@ -26,6 +29,8 @@ export class PromptTokenizer {
   private cachedFrame: QuestionFrame | undefined;
   /** Ids of the latest questions, least recently asked first (encodeUserQuestion). */
   private readonly recentQuestions = new Map<string, readonly number[]>();
+  /** Texts of recent short id sequences, oldest first (decode). */
+  private readonly recentTexts = new Map<string, string>();
 
   constructor(
     private readonly files: TokenizerFiles,
@@ -221,9 +226,23 @@ export class PromptTokenizer {
     return { text: text.slice(0, start), template: text.slice(start) };
   }
 
-  /** Text of generated ids, special tokens skipped. */
+  /**
+   * Text of generated ids, special tokens skipped. A stream decodes its ids again after each
+   * token (text-stream.ts), and Set-of-Mark answers are short and repeat ("blue", "#2 red
+   * circle"): short sequences' texts are kept, which saves the tokenizer's decode on most steps.
+   */
   decode(ids: readonly number[]): string {
-    return this.tokenizer.decode(ids as number[], { skip_special_tokens: true });
+    if (ids.length > LONGEST_KEPT_TEXT)
+      return this.tokenizer.decode(ids as number[], { skip_special_tokens: true });
+    const key = ids.join(',');
+    const known = this.recentTexts.get(key);
+    if (known !== undefined) return known;
+    const text = this.tokenizer.decode(ids as number[], { skip_special_tokens: true });
+    // oldest first out: a full map drops its first key (insertion order), not the least used
+    if (this.recentTexts.size >= RECENT_TEXTS)
+      this.recentTexts.delete(this.recentTexts.keys().next().value!);
+    this.recentTexts.set(key, text);
+    return text;
   }
 }
 

@@ -82,6 +82,12 @@ export class IdempotencyStore<T> {
       result: compute(controller.signal).then(
         (value) => {
           entry.expiresAt = this.#now() + this.#ttlMs;
+          // finished entries sit in the order they expire (one TTL for all), behind the running
+          // ones: #dropExpired stops at the first that has not expired
+          if (this.#entries.get(key) === entry) {
+            this.#entries.delete(key);
+            this.#entries.set(key, entry);
+          }
           return value;
         },
         (error: unknown) => {
@@ -133,10 +139,17 @@ export class IdempotencyStore<T> {
     timer.unref?.();
   }
 
+  /**
+   * Drops expired keys. Runs on every request, so it must not walk the whole store (up to
+   * maxKeys): it passes over the running entries and stops at the first finished one that has
+   * not expired, as every finished one after it expires later.
+   */
   #dropExpired(): void {
     const now = this.#now();
     for (const [key, entry] of this.#entries) {
-      if (entry.expiresAt <= now) this.#entries.delete(key);
+      if (entry.expiresAt === Number.POSITIVE_INFINITY) continue;
+      if (entry.expiresAt > now) return;
+      this.#entries.delete(key);
     }
   }
 

@@ -34,6 +34,24 @@ describe('PromptTokenizer with the real Llama-3 tokenizer and Magma added tokens
     );
   });
 
+  it('decodes a sequence the same the first time, again, and each prefix of it as it grows', () => {
+    const answer = [791, 6661, 389, 279, 12585, 374, 330, 44, 3343, 128009];
+    const fresh = new PromptTokenizer(magmaTokenizerFiles(), IMAGE_TOKEN);
+    for (let round = 0; round < 2; round++) {
+      for (let n = 1; n <= answer.length; n++) {
+        const ids = answer.slice(0, n);
+        expect(prompt.decode(ids)).toBe(fresh.decode(ids));
+      }
+    }
+    // a long sequence, beyond the kept ones, and the keep-list after 2,000 other sequences
+    const long = Array.from({ length: 40 }, (_, i) => answer[i % 9]!);
+    expect(prompt.decode(long)).toBe(fresh.decode(long));
+    expect(prompt.decode(long)).toContain('is "M".The letter on');
+    for (let i = 0; i < 2000; i++) prompt.decode([279, 1000 + i]);
+    expect(prompt.decode(answer)).toBe('The letter on the robot is "M".');
+    expect(prompt.decode([279, 1000])).toBe(fresh.decode([279, 1000]));
+  });
+
   // A literal "<image>" is plain text now (it can no longer become the image token), so it
   // is accepted like any other characters rather than refused.
   it('treats a literal <image> in a question as text, not as a second placeholder', () => {

@@ -114,4 +114,27 @@ describe('IdempotencyStore', () => {
     expect(await store.run('b', 'x', open(), compute)).toBe('answer 2');
     expect(await store.run('a', 'x', open(), compute)).toBe('answer 4');
   });
+  it('expires keys by when they finished, not when they started, past running ones', async () => {
+    let now = 0;
+    const store = new IdempotencyStore<string>({ ttlMs: 100, maxKeys: 10, now: () => now });
+    const slow = gated<string>();
+    const running = gated<string>();
+    let calls = 0;
+    const compute = async () => `answer ${++calls}`;
+    const a = store.run('a', 'x', open(), slow.compute); // started first, finishes last
+    store.run('r', 'x', open(), running.compute).catch(() => undefined); // runs throughout
+    expect(await store.run('b', 'x', open(), compute)).toBe('answer 1'); // finished at 0
+    now = 50;
+    slow.release('slow answer');
+    expect(await a).toBe('slow answer'); // finished at 50
+    now = 120; // b has expired, a has not
+    expect(await store.run('a', 'x', open(), compute)).toBe('slow answer');
+    expect(await store.run('b', 'x', open(), compute)).toBe('answer 2');
+    now = 160; // a has expired too; r still runs and is joined, not restarted
+    expect(await store.run('a', 'x', open(), compute)).toBe('answer 3');
+    const joined = store.run('r', 'x', open(), compute);
+    running.release('r answer');
+    expect(await joined).toBe('r answer');
+    expect(running.calls).toBe(1);
+  });
 });
