@@ -82,8 +82,8 @@ export class IdempotencyStore<T> {
       result: compute(controller.signal).then(
         (value) => {
           entry.expiresAt = this.#now() + this.#ttlMs;
-          // finished entries sit in the order they expire (one TTL for all), behind the running
-          // ones: #dropExpired stops at the first that has not expired
+          // finished entries sit in the order they expire (one TTL for all; running ones may sit
+          // among them): #dropExpired stops at the first finished one that has not expired
           if (this.#entries.get(key) === entry) {
             this.#entries.delete(key);
             this.#entries.set(key, entry);
