@@ -6,6 +6,6 @@ export default defineConfig({
   resolve: { conditions: ['@magma-som/source'] },
   ssr: { resolve: { conditions: ['@magma-som/source'] } },
   test: {
-    projects: ['packages/*', 'examples'],
+    projects: ['packages/*', 'packages/sdk/vitest.web-entry.config.ts', 'examples'],
   },
 });

@@ -11,6 +11,7 @@ export class Attempt {
   readonly #userSignal: AbortSignal | undefined;
   readonly #onUserAbort = () => this.#controller.abort(this.#userSignal?.reason);
   readonly #fetchImpl: typeof fetch;
+  readonly #unaryFetchImpl: typeof fetch;
   readonly #dispatcher: object | undefined;
   readonly #headers: Record<string, string>;
   timedOut = false;
@@ -30,11 +31,14 @@ export class Attempt {
     timeoutMs: number;
     signal: AbortSignal | undefined;
     fetch: typeof fetch;
+    /** For calls answered in one piece (not streams); `fetch` when absent. */
+    unaryFetch?: typeof fetch | undefined;
     /** An undici Dispatcher for the fetch; undefined = the runtime's own (global) one. */
     dispatcher: object | undefined;
     headers: Record<string, string>;
   }) {
     this.#fetchImpl = options.fetch;
+    this.#unaryFetchImpl = options.unaryFetch ?? options.fetch;
     this.#dispatcher = options.dispatcher;
     this.#headers = { ...options.headers, [RETRY_COUNT_HEADER]: String(options.number - 1) };
     this.#userSignal = options.signal;
@@ -54,12 +58,29 @@ export class Attempt {
     return this.#headers;
   }
 
-  readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  /** Fetch for a call whose whole answer is read at once. */
+  readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    this.#send(this.#unaryFetchImpl, input, init);
+
+  /** Fetch for a streamed answer, whose body is read as it arrives. */
+  readonly streamFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    this.#send(this.#fetchImpl, input, init);
+
+  async #send(
+    fetchImpl: typeof fetch,
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+  ): Promise<Response> {
     // A user's dispatcher is passed as undici's `dispatcher` option of the global fetch (undici's
-    // own fetch mis-serializes Node's FormData). The attempt's signal covers reading the body too.
-    const response = await this.#fetchImpl(input, {
+    // own fetch mis-serializes Node's FormData). The attempt's signal covers reading the body too;
+    // tRPC passes that same signal back, which needs no combining.
+    const signal =
+      init?.signal && init.signal !== this.signal
+        ? AbortSignal.any([init.signal, this.signal])
+        : this.signal;
+    const response = await fetchImpl(input, {
       ...init,
-      signal: init?.signal ? AbortSignal.any([init.signal, this.signal]) : this.signal,
+      signal,
       ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }),
     } as RequestInit);
     this.response = response;
@@ -72,7 +93,7 @@ export class Attempt {
       this.body = text === undefined ? undefined : parseJsonOr(text);
     }
     return response;
-  };
+  }
 
   /**
    * A stream's event arrived: from now on the attempt times out after `idleMs` without another

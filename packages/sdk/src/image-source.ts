@@ -111,14 +111,18 @@ function checkImageString(value: string): LoadedImage {
   return { kind: 'string', value, byteLength };
 }
 
-/** Checks an image string as the contract's ImageInputSchema does, before it is sent. */
-export function checkImageStringSchema(value: string): void {
+/**
+ * Checks an image string as the contract's ImageInputSchema does, before it is sent.
+ * `formChecked`: the string is known to be well-formed (loadImage checked it, or this SDK wrote
+ * it from bytes), so only its size is checked.
+ */
+export function checkImageStringSchema(value: string, { formChecked = false } = {}): void {
   const problem =
     value.length === 0
       ? 'image is empty'
       : value.length > MAX_IMAGE_STRING_CHARS
         ? `image is larger than ${DEFAULT_LIMITS.maxImageBytes} bytes; use the binary upload`
-        : isImageId(value)
+        : formChecked || isImageId(value)
           ? undefined
           : (splitImageString(value) as { error?: string }).error;
   if (problem !== undefined) {

@@ -4,6 +4,7 @@
 import { MagmaClient as WebMagmaClient } from './client.js';
 import type { ClientOptions } from './options.js';
 import { readImageFile } from './node/read-image-file.js';
+import { requestFetch } from './node/request-fetch.js';
 
 export * from './index.js';
 
@@ -15,12 +16,17 @@ export class MagmaClient extends WebMagmaClient {
   protected override readImageFile(path: string | URL): Promise<Uint8Array> {
     return readImageFile(path);
   }
+
+  protected override runtimeUnaryFetch(): typeof fetch {
+    return requestFetch;
+  }
 }
 
 /**
- * Creates a client. Requests go through Node's fetch: its keep-alive pool, a global dispatcher
- * set with undici's setGlobalDispatcher() (a proxy), or the `dispatcher` given. Close it (or
- * `await using`) when done: that stops pending retries.
+ * Creates a client. Requests go through Node's HTTP client (undici): its keep-alive pool, a
+ * global dispatcher set with undici's setGlobalDispatcher() (a proxy), or the `dispatcher`
+ * given. Calls answered in one piece use the client's request(), streams and uploads its fetch.
+ * Close it (or `await using`) when done: that stops pending retries.
  */
 export function createClient(options: ClientOptions): MagmaClient {
   return new MagmaClient(options);

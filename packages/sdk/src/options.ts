@@ -59,9 +59,11 @@ export interface ClientOptions {
   /** Extra headers on every request. */
   readonly headers?: Readonly<Record<string, string>>;
   /**
-   * A fetch implementation; the global fetch by default (read when a request is made, so a
-   * fetch patched later is used). In Node it receives `dispatcher`, when given, as the undici
-   * `dispatcher` request option.
+   * A fetch implementation for every call; the global fetch by default (read when a request is
+   * made, so a fetch patched later is used). Without it, the Node entry sends calls whose answer
+   * is read whole through undici's request() on the same dispatcher, while globalThis.fetch is
+   * Node's own. In Node it receives `dispatcher`, when given, as the undici `dispatcher` request
+   * option.
    */
   readonly fetch?: typeof fetch;
   /**

@@ -57,7 +57,8 @@ export async function prepareAsk(
     return { route: 'upload', form, fields: fields as AskFieldsInput };
   }
   const imageString = imageAsString(image);
-  checkImageStringSchema(imageString);
+  // loadImage checked a given string's form, and base64 written from bytes is well-formed
+  checkImageStringSchema(imageString, { formChecked: true });
   return { route: 'json', request: { ...(fields as AskFieldsInput), image: imageString } };
 }
 

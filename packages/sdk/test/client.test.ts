@@ -11,9 +11,9 @@ import {
   MagmaError,
   ModelNotReadyError,
   OverloadedError,
-  createClient,
 } from '../src/index.js';
 import type { MagmaClient, RetryEvent } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import { ContractError } from './support/contract-router.js';
 import {
   FaultServer,

@@ -16,9 +16,9 @@ import {
   RateLimitError,
   RequestTimeoutError,
   UnprocessableEntityError,
-  createClient,
 } from '../src/index.js';
 import type { MagmaClient, MagmaError } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import { FaultServer, rawResponse, trpcError } from './support/fault-server.js';
 import type { Fault } from './support/fault-server.js';
 import { noisePng, smallPng } from './support/images.js';

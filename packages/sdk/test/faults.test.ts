@@ -9,9 +9,9 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   RateLimitError,
-  createClient,
 } from '../src/index.js';
 import type { ClientOptions, MagmaClient, RetryEvent } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import {
   FaultServer,
   freePort,

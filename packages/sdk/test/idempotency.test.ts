@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServingEngine } from '@magma-som/server';
-import {
-  APIError,
-  IdempotencyKeyReusedError,
-  UnprocessableEntityError,
-  createClient,
-} from '../src/index.js';
+import { APIError, IdempotencyKeyReusedError, UnprocessableEntityError } from '../src/index.js';
 import type { RetryEvent } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import { smallPng } from './support/images.js';
 import { API_KEY, startRealServer } from './support/real-server.js';
 import type { RunningServer } from './support/real-server.js';

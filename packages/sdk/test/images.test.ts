@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageNotFoundError, createClient } from '../src/index.js';
+import { ImageNotFoundError } from '../src/index.js';
 import type { AskInput } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import { noisePng } from './support/images.js';
 import { API_KEY, startRealServer } from './support/real-server.js';
 import type { RunningServer } from './support/real-server.js';

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchItemResult, BatchStatus } from '@magma-som/schemas';
-import { MagmaError, createClient } from '../src/index.js';
+import { MagmaError } from '../src/index.js';
 import type { AskInput, MagmaClient } from '../src/index.js';
 import { startRedis } from '../../server/test/jobs/redis.js';
 import type { TestRedis } from '../../server/test/jobs/redis.js';
+import { createClient } from './support/entry.js';
 import { smallPng } from './support/images.js';
 import { API_KEY, startRealServer } from './support/real-server.js';
 import type { RunningServer } from './support/real-server.js';

@@ -7,8 +7,9 @@ import {
   ServerInfoSchema,
 } from '@magma-som/schemas';
 import type { AskStreamEvent } from '@magma-som/schemas';
-import { AuthenticationError, InvalidMarksError, createClient } from '../src/index.js';
+import { AuthenticationError, InvalidMarksError } from '../src/index.js';
 import type { MagmaClient } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import { noisePng, smallPng } from './support/images.js';
 import { API_KEY, startRealServer } from './support/real-server.js';
 import type { RunningServer } from './support/real-server.js';

@@ -1,7 +1,8 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AskStreamEvent } from '@magma-som/schemas';
-import { APITimeoutError, InferenceFailedError, createClient } from '../src/index.js';
+import { APITimeoutError, InferenceFailedError } from '../src/index.js';
 import type { MagmaClient, MagmaError } from '../src/index.js';
+import { createClient } from './support/entry.js';
 import { ContractError } from './support/contract-router.js';
 import { FaultServer, sampleResponse, trpcError } from './support/fault-server.js';
 import { errorData } from '@magma-som/schemas';

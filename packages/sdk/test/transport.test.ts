@@ -5,10 +5,10 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Agent, ProxyAgent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createClient } from '../src/index.js';
 import type { LogLevel, Logger } from '../src/index.js';
 import { runtimeName } from '../src/user-agent.js';
 import { SDK_VERSION } from '../src/version.js';
+import { createClient } from './support/entry.js';
 import { FaultServer, trpcError } from './support/fault-server.js';
 import { smallPng } from './support/images.js';
 

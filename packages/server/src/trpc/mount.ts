@@ -1,9 +1,11 @@
-import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import type { TRPCError } from '@trpc/server';
+import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
 import type { FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessControl } from '../http/access.js';
 import { TRPC_PREFIX, retryAfterSeconds } from '../http/error-replies.js';
 import type { RequestContext, ServerServices } from './context.js';
+import { answerDirectCall } from './direct-call.js';
 import { apiErrorOf } from './errors.js';
 import { appRouter } from './router.js';
 import type { AppRouter } from './router.js';
@@ -19,56 +21,86 @@ export interface TrpcMountOptions {
 }
 
 /**
- * Serves the router at /trpc. The context is built here from the Fastify request (auth and rate
- * limit were checked in an onRequest hook) but holds only plain data. The plugin registers its own pass-through
- * parser for multipart/form-data, so uploads reach tRPC as an untouched stream.
+ * Serves the router at /trpc, as tRPC's Fastify plugin does (the same body parsers and route),
+ * with plain single asks answered by answerDirectCall and everything else by tRPC's handler. The
+ * context is built here from the Fastify request (auth and rate limit were checked in an
+ * onRequest hook) but holds only plain data. Multipart bodies reach tRPC as an untouched stream.
  */
 export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions): Promise<void> {
   const { services, access } = options;
+  const createContext = (req: FastifyRequest, reply: FastifyReply): Promise<RequestContext> => {
+    // The response's 'close' before it finished = the client went away.
+    const disconnected = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) disconnected.abort();
+    });
+    return Promise.resolve({
+      requestId: req.id,
+      signal: disconnected.signal,
+      clientKey: access.clientKey(req),
+      idempotencyKey: headerValue(req.headers['idempotency-key']),
+      ip: req.ip,
+      log: req.log,
+      services,
+    });
+  };
+  const errorHeaders = (error: TRPCError): Record<string, string> => {
+    const retryAfterMs = apiErrorOf(error).retryAfterMs;
+    return retryAfterMs === undefined ? {} : { 'retry-after': retryAfterSeconds(retryAfterMs) };
+  };
+  const onError = ({
+    error,
+    path,
+    ctx,
+  }: {
+    error: TRPCError;
+    path?: string;
+    ctx?: RequestContext;
+  }) => {
+    const apiError = apiErrorOf(error);
+    const log = ctx?.log ?? app.log;
+    if (apiError.code === 'INTERNAL' || apiError.code === 'INFERENCE_FAILED') {
+      log.error({ err: error.cause ?? error, path, code: apiError.code }, 'procedure failed');
+    } else if (apiError.code === 'CANCELLED') {
+      log.info({ path, code: apiError.code }, 'request cancelled: the client disconnected');
+    } else {
+      log.info({ path, code: apiError.code }, apiError.message);
+    }
+  };
   const trpcOptions: FastifyTRPCPluginOptions<AppRouter>['trpcOptions'] = {
     router: appRouter,
     maxBodySize: options.maxBodySize,
     // The rate limit counts HTTP requests; a bounded batch keeps that close to counting calls.
     maxBatchSize: MAX_BATCH_SIZE,
-    // Auth and rate limit ran in an onRequest hook (server.ts), before the body was read.
-    createContext({ req, res }): Promise<RequestContext> {
-      // The response's 'close' before it finished = the client went away.
-      const disconnected = new AbortController();
-      res.raw.once('close', () => {
-        if (!res.raw.writableEnded) disconnected.abort();
-      });
-      return Promise.resolve({
-        requestId: req.id,
-        signal: disconnected.signal,
-        clientKey: access.clientKey(req),
-        idempotencyKey: headerValue(req.headers['idempotency-key']),
-        ip: req.ip,
-        log: req.log,
-        services,
-      });
-    },
+    createContext: ({ req, res }) => createContext(req, res),
     responseMeta({ errors }) {
       for (const error of errors) {
-        const retryAfterMs = apiErrorOf(error).retryAfterMs;
-        if (retryAfterMs !== undefined) {
-          return { headers: { 'retry-after': retryAfterSeconds(retryAfterMs) } };
-        }
+        const headers = errorHeaders(error);
+        if (Object.keys(headers).length > 0) return { headers };
       }
       return {};
     },
-    onError({ error, path, ctx }) {
-      const apiError = apiErrorOf(error);
-      const log = ctx?.log ?? app.log;
-      if (apiError.code === 'INTERNAL' || apiError.code === 'INFERENCE_FAILED') {
-        log.error({ err: error.cause ?? error, path, code: apiError.code }, 'procedure failed');
-      } else if (apiError.code === 'CANCELLED') {
-        log.info({ path, code: apiError.code }, 'request cancelled: the client disconnected');
-      } else {
-        log.info({ path, code: apiError.code }, apiError.message);
-      }
-    },
+    onError,
   };
-  await app.register(fastifyTRPCPlugin, { prefix: TRPC_PREFIX, trpcOptions });
+  await app.register(
+    (scope, _options, done) => {
+      // tRPC reads the bodies itself: JSON as text, multipart as the raw stream.
+      scope.removeContentTypeParser('application/json');
+      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, next) =>
+        next(null, body),
+      );
+      scope.removeContentTypeParser('multipart/form-data');
+      scope.addContentTypeParser('multipart/form-data', {}, (_req, body, next) => next(null, body));
+      scope.all<{ Params: { path: string } }>('/:path', async (req, reply) => {
+        const { path } = req.params;
+        if (await answerDirectCall(req, reply, path, { createContext, errorHeaders, onError }))
+          return;
+        await fastifyRequestHandler({ ...trpcOptions, req, res: reply, path });
+      });
+      done();
+    },
+    { prefix: TRPC_PREFIX },
+  );
 }
 
 /** A header's value; a header sent twice counts as its first value. */

@@ -168,6 +168,55 @@ describe('ask', () => {
   });
 });
 
+describe("plain asks, answered without tRPC's Fetch adapter", () => {
+  // POST /trpc/ask is answered by trpc/direct-call.ts; the same call as a batch of one still goes
+  // through tRPC's handler. Both must give the same status, headers and body.
+  async function both(body: unknown, requestId: string) {
+    const headers = { 'x-request-id': requestId };
+    const direct = await postTrpc(url, 'ask', body, { headers });
+    // an empty body is no input; in a batch that is a missing entry
+    const batch = body === '' ? {} : { 0: body };
+    const batched = await postTrpc(url, 'ask?batch=1', batch, { headers });
+    const directJson = (await direct.json()) as Record<string, unknown>;
+    const [batchedJson] = (await batched.json()) as Record<string, unknown>[];
+    for (const name of ['content-type', 'vary', 'retry-after', 'x-request-id'])
+      expect(direct.headers.get(name), name).toBe(batched.headers.get(name));
+    expect(direct.status).toBe(batched.status);
+    return { status: direct.status, direct: directJson, batched: batchedJson! };
+  }
+
+  /** An answer without what differs from call to call (timings). */
+  const withoutTimings = (json: Record<string, unknown>) => {
+    const data = (json['result'] as { data: Record<string, unknown> }).data;
+    return { ...data, timings: undefined };
+  };
+
+  it('an answer: same status, headers and body but for timings', async () => {
+    const body = askBody(png, { cache: false });
+    const { status, direct, batched } = await both(body, 'direct-ok');
+    expect(status).toBe(200);
+    expect(Object.keys(direct)).toEqual(['result']);
+    expect(withoutTimings(direct)).toEqual(withoutTimings(batched));
+    expect(AskResponseSchema.parse((direct['result'] as { data: unknown }).data).requestId).toBe(
+      'direct-ok',
+    );
+  });
+
+  it.each([
+    ['bad marks', () => askBody(png, { marks: [{ label: 1, x1: 50, y1: 50, x2: 10, y2: 10 }] })],
+    ['an unknown image id', () => askBody(png, { image: `sha256:${'0'.repeat(64)}` })],
+    ['a missing prompt', () => ({ image: png.toString('base64') })],
+    ['no input at all', () => ''],
+    ['not an object', () => 42],
+  ])('an error (%s): the same status, headers and body', async (_name, body) => {
+    const { status, direct, batched } = await both(body(), 'direct-error');
+    expect(status).toBeGreaterThanOrEqual(400);
+    expect(status).toBeLessThan(500);
+    expect(direct).toEqual(batched);
+    expect(direct['error']).toMatchObject({ data: { requestId: 'direct-error' } });
+  });
+});
+
 describe('askStream', () => {
   it('streams token events and then one done event over httpBatchStreamLink framing', async () => {
     const response = await fetch(`${url}/trpc/askStream?batch=1`, {
