@@ -4,7 +4,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 // Node's fetch is undici's fetch: the WHATWG layers (Request and Response objects, web streams,
 // abort plumbing) over undici's HTTP client, its global dispatcher. Those layers cost about three
 // times the CPU of the client's own request() for a JSON call (0.34-0.38 ms against 0.11-0.13 ms
-// with the Response built here; BENCHMARKS.md, "The SDK's calls through undici's request()").
+// with the Response built here; BENCHMARKS.md, "Hits without the Fetch-API layers").
 // This sends a call whose body is text or bytes through the same dispatcher's request() and
 // answers a real Response made from the whole body: the same pool, keep-alive and proxy as fetch.
 // Everything else goes to the runtime's fetch unchanged.
