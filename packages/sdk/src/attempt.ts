@@ -72,15 +72,10 @@ export class Attempt {
     init: RequestInit | undefined,
   ): Promise<Response> {
     // A user's dispatcher is passed as undici's `dispatcher` option of the global fetch (undici's
-    // own fetch mis-serializes Node's FormData). The attempt's signal covers reading the body too;
-    // tRPC passes that same signal back, which needs no combining.
-    const signal =
-      init?.signal && init.signal !== this.signal
-        ? AbortSignal.any([init.signal, this.signal])
-        : this.signal;
+    // own fetch mis-serializes Node's FormData). The attempt's signal covers reading the body too.
     const response = await fetchImpl(input, {
       ...init,
-      signal,
+      signal: init?.signal ? AbortSignal.any([init.signal, this.signal]) : this.signal,
       ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }),
     } as RequestInit);
     this.response = response;
