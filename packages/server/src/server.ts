@@ -34,6 +34,7 @@ import { WorkQueue } from './queue/work-queue.js';
 import type { ServerServices } from './trpc/context.js';
 import { mountTrpc } from './trpc/mount.js';
 import { appRouter } from './trpc/router.js';
+import { directJpegStatus } from './images/direct-jpeg.js';
 import { findPlaygroundDir } from './playground/assets-dir.js';
 import { servePlayground } from './playground/serve-playground.js';
 import { serverVersion } from './version.js';
@@ -240,6 +241,7 @@ export async function createServer(
     }
     state.engineLoaded(engine);
     app.log.info({ model: engine.info.name, revision: engine.info.revision }, 'model loaded');
+    app.log.info(jpegDecoderLog(config.jpegDecoder), 'JPEG decoder');
     const warmupStarted = performance.now();
     await engine.warmup();
     state.warmedUp();
@@ -380,4 +382,13 @@ function routeLabel(request: FastifyRequest): string {
     return PROCEDURES.has(path) ? `trpc.${path}` : 'trpc.other';
   }
   return url;
+}
+
+/** Which decoder plain JPEGs get, and why not the native one: a missing build is the common case. */
+function jpegDecoderLog(choice: ServerConfig['jpegDecoder']): Record<string, string> {
+  if (choice === 'sharp') return { jpegDecoder: 'sharp', reason: 'MAGMA_JPEG_DECODER=sharp' };
+  const status = directJpegStatus();
+  return status.available
+    ? { jpegDecoder: 'libjpeg' }
+    : { jpegDecoder: 'sharp', reason: status.reason ?? 'not built' };
 }

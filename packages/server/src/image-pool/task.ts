@@ -34,6 +34,8 @@ export interface ImageTaskOutput {
   readonly width: number;
   readonly height: number;
   readonly markedImage?: Uint8Array;
+  /** Who decoded the image (the server counts them: magma_image_decodes_total). */
+  readonly decoder: 'libjpeg' | 'sharp';
 }
 
 /** An ImageError as plain data: errors lose their class and code crossing a worker boundary. */
@@ -43,8 +45,8 @@ export type ImageTaskResult =
 
 export async function runImageTask(task: ImageTask): Promise<ImageTaskResult> {
   try {
-    const { image } = await decodePixels(task.bytes, task.limits, task.header);
-    // sharp's buffer is this task's own: the marks go straight into it, no full-image copy.
+    const { image, decoder } = await decodePixels(task.bytes, task.limits, task.header);
+    // the decoder's buffer is this task's own: the marks go straight into it, no full-image copy.
     drawMarksInPlace(image, task.marks, task.sizing);
     const markedImage =
       task.markedImageFormat !== undefined
@@ -60,6 +62,7 @@ export async function runImageTask(task: ImageTask): Promise<ImageTaskResult> {
       width,
       height,
       ...(markedImage !== undefined ? { markedImage } : {}),
+      decoder,
     };
     return { ok: true, output };
   } catch (error) {

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
+import { decodeJpegDirect } from './direct-jpeg.js';
 import { ImageError } from './errors.js';
 import { hasAscii, plainImageSize } from './plain-header.js';
 import type { RgbImage } from './types.js';
@@ -14,7 +15,14 @@ export interface DecodeLimits {
   readonly maxBytes: number;
   /** Largest width x height accepted; checked from the header, before any pixel is decoded. */
   readonly maxPixels: number;
+  /**
+   * 'sharp': every JPEG through sharp. Default 'auto': plain JPEGs through the native decoder
+   * when it is built (same pixels, less overhead; see direct-jpeg.ts), the rest through sharp.
+   */
+  readonly jpegDecoder?: JpegDecoderChoice;
 }
+
+export type JpegDecoderChoice = 'auto' | 'sharp';
 
 export interface DecodedImage {
   readonly image: RgbImage;
@@ -22,6 +30,8 @@ export interface DecodedImage {
   /** Size after EXIF orientation (same as image.width/height). */
   readonly width: number;
   readonly height: number;
+  /** Who decoded it: the native libjpeg-turbo decoder, or sharp. */
+  readonly decoder: 'libjpeg' | 'sharp';
 }
 
 /** Recognises the four accepted formats by their first bytes, before sharp sees the data. */
@@ -116,12 +126,27 @@ export async function readImageHeader(
   };
 }
 
+/** The marks were checked, and the decode budgeted, against the header's size: hold it to that. */
+function checkDecodedSize(
+  decoded: { readonly width: number; readonly height: number },
+  header: ImageHeader | undefined,
+): void {
+  if (header === undefined) return;
+  const { orientedWidth, orientedHeight } = header;
+  if (decoded.width === orientedWidth && decoded.height === orientedHeight) return;
+  throw new ImageError(
+    'INVALID_IMAGE',
+    `${header.format} image decoded to ${decoded.width}x${decoded.height}, but its header says ${orientedWidth}x${orientedHeight}`,
+  );
+}
+
 /**
  * Decodes PNG, JPEG, WebP or GIF (first frame) to 8-bit sRGB pixels: EXIF orientation
  * applied, transparency flattened onto white. Refuses files over `maxBytes` before reading
  * them and images over `maxPixels` from their header, so a small file declaring a huge
  * image is never decoded. `header` (from readImageHeader) skips reading the header again.
- * The pixels are sharp's own buffer, not copied: use decodeImage for a transferable one.
+ * The pixels are the decoder's own buffer (sharp's is not transferable): use decodeImage for
+ * one that is.
  */
 export async function decodePixels(
   bytes: Uint8Array,
@@ -129,6 +154,19 @@ export async function decodePixels(
   header?: ImageHeader,
 ): Promise<DecodedImage> {
   const { format, width, height } = header ?? (await readImageHeader(bytes, limits));
+  if (format === 'jpeg' && limits.jpegDecoder !== 'sharp') {
+    const direct = decodeJpegDirect(bytes, limits.maxPixels);
+    if (direct !== undefined) {
+      checkDecodedSize(direct, header);
+      return {
+        image: direct,
+        format,
+        width: direct.width,
+        height: direct.height,
+        decoder: 'libjpeg',
+      };
+    }
+  }
   const input = { limitInputPixels: limits.maxPixels, pages: 1, page: 0, failOn: 'error' } as const;
 
   try {
@@ -142,18 +180,9 @@ export async function decodePixels(
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
       throw new ImageError('INVALID_IMAGE', `${format} image did not decode to RGB pixels`);
     }
-    // The marks were checked, and the decode budgeted, against the header's size.
-    if (
-      header !== undefined &&
-      (info.width !== header.orientedWidth || info.height !== header.orientedHeight)
-    ) {
-      throw new ImageError(
-        'INVALID_IMAGE',
-        `${format} image decoded to ${info.width}x${info.height}, but its header says ${header.orientedWidth}x${header.orientedHeight}`,
-      );
-    }
+    checkDecodedSize(info, header);
     const image: RgbImage = { data, width: info.width, height: info.height };
-    return { image, format, width: info.width, height: info.height };
+    return { image, format, width: info.width, height: info.height, decoder: 'sharp' };
   } catch (error) {
     if (error instanceof ImageError) throw error;
     if (isPixelLimitError(error)) throw tooManyPixels(width, height, limits.maxPixels);
@@ -171,6 +200,7 @@ export async function decodeImage(
   header?: ImageHeader,
 ): Promise<DecodedImage> {
   const decoded = await decodePixels(bytes, limits, header);
+  if (decoded.decoder === 'libjpeg') return decoded; // already exactly sized and its own
   const image: RgbImage = { ...decoded.image, data: new Uint8Array(decoded.image.data) };
   return { ...decoded, image };
 }

@@ -72,6 +72,32 @@ describe('image pool', () => {
     expect(png.equals(Buffer.from(marked.data))).toBe(true);
   });
 
+  it('decodes a plain JPEG with the native decoder in its threads, with the same crops as sharp', async () => {
+    const width = 240;
+    const height = 120;
+    const data = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13 + (i >> 6)) & 0xff;
+    const bytes = new Uint8Array(
+      await sharp(data, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 80 })
+        .toBuffer(),
+    );
+    const task = await taskFor(bytes);
+    const signal = new AbortController().signal;
+    const direct = await pool.run(task, signal);
+    const viaSharp = await pool.run(
+      { ...task, limits: { ...task.limits, jpegDecoder: 'sharp' } },
+      signal,
+    );
+    expect(direct.decoder).toBe('libjpeg');
+    expect(viaSharp.decoder).toBe('sharp');
+    const pixels = (out: typeof direct) =>
+      Buffer.from((out.image as ProcessedImage).pixelValues.buffer);
+    expect(pixels(direct).equals(pixels(viaSharp))).toBe(true);
+    // EXIF orientation is sharp's to apply
+    expect((await pool.run(await taskFor(await sidewaysJpeg()), signal)).decoder).toBe('sharp');
+  });
+
   it('returns the marked pixels when no processor is given', async () => {
     const bytes = await sidewaysJpeg();
     const { processor: _unused, ...task } = await taskFor(bytes);

@@ -1,0 +1,150 @@
+import sharp from 'sharp';
+import type { JpegOptions } from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { decodeImage, decodePixels, ImageError, readImageHeader } from '../../src/images/decode.js';
+import type { DecodeLimits } from '../../src/images/decode.js';
+import { decodeJpegDirect, directJpegStatus } from '../../src/images/direct-jpeg.js';
+import { createRng, randomScene, renderScene } from '../../../../tools/scenes/index.js';
+
+// The native JPEG decoder must give exactly sharp's pixels (the model sees them), and leave to
+// sharp every file it would treat differently. `npm test` builds it first (its pretest); a
+// machine without it would serve every JPEG through sharp, which these tests do not accept.
+
+const LIMITS: DecodeLimits = { maxBytes: 50_000_000, maxPixels: 50_000_000 };
+const SHARP_ONLY: DecodeLimits = { ...LIMITS, jpegDecoder: 'sharp' };
+
+/**
+ * A synthetic scene (shapes on a textured background: edges and colours that stress chroma);
+ * under 64 px, where no scene fits, seeded noise.
+ */
+function scene(width: number, height: number, seed: number) {
+  if (width < 64 || height < 64) {
+    const rng = createRng(seed);
+    const noise = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < noise.length; i++) noise[i] = Math.floor(rng() * 256);
+    return sharp(noise, { raw: { width, height, channels: 3 } });
+  }
+  const spec = randomScene(createRng(seed), { width, height, minShapes: 4, maxShapes: 6 });
+  const pixels = renderScene(spec);
+  return sharp(pixels.data, { raw: { width, height, channels: 3 } });
+}
+
+/** Both decoders' results for the same file, each with the decoder that produced it. */
+async function bothDecodes(file: Buffer) {
+  const header = await readImageHeader(file, LIMITS);
+  const direct = await decodePixels(file, LIMITS, header);
+  const reference = await decodePixels(file, SHARP_ONLY, header);
+  return { direct, reference };
+}
+
+const samePixels = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+
+describe('native JPEG decoder', () => {
+  it('is built and loads (npm test builds it first)', () => {
+    expect(directJpegStatus()).toEqual({ available: true });
+  });
+
+  const cases: [string, number, number, JpegOptions][] = [
+    ['4:2:0, q85', 1024, 768, { quality: 85 }],
+    ['4:4:4, q95', 640, 480, { quality: 95, chromaSubsampling: '4:4:4' }],
+    ['odd size 4:2:0, q50', 333, 177, { quality: 50 }],
+    ['progressive', 500, 375, { quality: 80, progressive: true }],
+    ['mozjpeg (trellis, progressive)', 420, 300, { quality: 75, mozjpeg: true }],
+    ['optimised Huffman, restart-free, q100', 256, 256, { quality: 100, optimiseCoding: true }],
+    ['1x1', 1, 1, { quality: 90 }],
+    ['9x7 noise, 4:2:0 (partial blocks)', 9, 7, { quality: 70 }],
+    ['wide 3:1', 1500, 500, { quality: 85 }],
+  ];
+  it.each(cases)('gives sharp exact pixels: %s', async (_name, width, height, options) => {
+    const file = await scene(width, height, width + height)
+      .jpeg(options)
+      .toBuffer();
+    const { direct, reference } = await bothDecodes(file);
+    expect(direct.decoder).toBe('libjpeg');
+    expect(reference.decoder).toBe('sharp');
+    expect([direct.width, direct.height]).toEqual([width, height]);
+    expect(samePixels(direct.image.data, reference.image.data)).toBe(true);
+  });
+
+  it('gives sharp exact pixels for a greyscale JPEG (three equal channels)', async () => {
+    const file = await scene(200, 150, 3).greyscale().jpeg({ quality: 85 }).toBuffer();
+    const { direct, reference } = await bothDecodes(file);
+    expect(direct.decoder).toBe('libjpeg');
+    expect(samePixels(direct.image.data, reference.image.data)).toBe(true);
+    const [r, g, b] = direct.image.data.subarray(0, 3);
+    expect(r).toBe(g);
+    expect(g).toBe(b);
+  });
+
+  it('leaves to sharp what sharp treats differently: EXIF orientation, ICC profiles, CMYK', async () => {
+    const sideways = await scene(240, 120, 5).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const withProfile = await scene(240, 120, 6).jpeg().withIccProfile('p3').toBuffer();
+    const cmyk = await scene(240, 120, 7).toColourspace('cmyk').jpeg().toBuffer();
+    for (const file of [sideways, withProfile, cmyk]) {
+      expect(decodeJpegDirect(file, LIMITS.maxPixels)).toBeUndefined();
+      const { direct, reference } = await bothDecodes(file);
+      expect(direct.decoder).toBe('sharp');
+      expect(samePixels(direct.image.data, reference.image.data)).toBe(true);
+    }
+    const turned = await decodePixels(sideways, LIMITS);
+    expect([turned.width, turned.height]).toEqual([120, 240]);
+  });
+
+  it('leaves truncated and corrupt files to sharp, whose answer (pixels or error) stands', async () => {
+    const file = await scene(320, 240, 9).jpeg({ quality: 90 }).toBuffer();
+    const truncated = file.subarray(0, Math.floor(file.length * 0.6));
+    const flipped = Buffer.from(file);
+    for (let i = 700; i < 760; i++) flipped[i] = flipped[i]! ^ 0x5a; // damage the entropy-coded data
+    const headerOnly = file.subarray(0, 400);
+    for (const damaged of [truncated, flipped, headerOnly]) {
+      // libjpeg warns about (or fails on) each of these: not the direct path's to answer
+      expect(decodeJpegDirect(damaged, LIMITS.maxPixels)).toBeUndefined();
+      const outcome = async (limits: DecodeLimits) =>
+        decodePixels(damaged, limits).then(
+          (decoded) => ({ pixels: Buffer.from(decoded.image.data).toString('base64') }),
+          (error: unknown) => ({
+            error: error instanceof ImageError ? `${error.code}: ${error.message}` : String(error),
+          }),
+        );
+      expect(await outcome(LIMITS)).toEqual(await outcome(SHARP_ONLY));
+    }
+  });
+
+  it('refuses garbage after a JPEG signature as INVALID_IMAGE, as before', async () => {
+    const garbage = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(300, 7)]);
+    expect(decodeJpegDirect(garbage, LIMITS.maxPixels)).toBeUndefined();
+    const error = await decodeImage(garbage, LIMITS).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ImageError);
+    expect((error as ImageError).code).toBe('INVALID_IMAGE');
+  });
+
+  it('does not decode past the pixel limit: the limit error comes from the header', async () => {
+    const file = await scene(400, 300, 11).jpeg().toBuffer();
+    expect(decodeJpegDirect(file, 400 * 300 - 1)).toBeUndefined();
+    expect(decodeJpegDirect(file, 400 * 300)?.width).toBe(400);
+    const error = await decodeImage(file, { ...LIMITS, maxPixels: 400 * 300 - 1 }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as ImageError).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('returns pixels in a buffer of their own, exactly sized and transferable', async () => {
+    const file = await scene(300, 200, 12).jpeg().toBuffer();
+    const decoded = await decodeImage(file, LIMITS);
+    expect(decoded.decoder).toBe('libjpeg');
+    const { data } = decoded.image;
+    expect(data.byteOffset).toBe(0);
+    expect(data.buffer.byteLength).toBe(300 * 200 * 3);
+    const copy = structuredClone(data, { transfer: [data.buffer as ArrayBuffer] });
+    expect(copy.length).toBe(300 * 200 * 3);
+    expect(data.buffer.byteLength).toBe(0); // moved, not copied
+  });
+
+  it('takes only Uint8Arrays and numbers', () => {
+    expect(() => decodeJpegDirect('not bytes' as unknown as Uint8Array, 10)).toThrow(TypeError);
+    expect(decodeJpegDirect(new Uint8Array(0), 10)).toBeUndefined();
+  });
+});
