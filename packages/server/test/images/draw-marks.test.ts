@@ -7,6 +7,7 @@ import {
   MIN_LABEL_TEXT_HEIGHT,
 } from '../../src/images/mark-layout.js';
 import type { PixelRect } from '../../src/images/mark-layout.js';
+import { magmaMarkSizing } from '../../src/images/mark-sizing.js';
 import type { MarkBox, RgbImage } from '../../src/images/types.js';
 
 const GREY = 200;
@@ -166,6 +167,36 @@ describe('drawMarks', () => {
     expect(Buffer.from(image.data).equals(Buffer.from(before))).toBe(true);
     expect(first.data).not.toBe(image.data);
     expect(first.data.buffer.byteLength).toBe(120 * 90 * 3);
+  });
+
+  it('draws repeated labels (kept rendered) exactly as the first time, by text, size and colour', () => {
+    const at = { x1: 300, y1: 200, x2: 400, y2: 300 };
+    const label = (text: number, color?: string) => {
+      const marked = drawMarks(greyImage(640, 480), [
+        { label: text, ...at, ...(color ? { color } : {}) },
+      ]);
+      const height = magmaMarkSizing(640, 480).labelTextHeight;
+      const { labels } = layoutMarks(640, 480, [{ label: text, ...at }], height);
+      const rect = labels[0]!;
+      const rows: number[] = [];
+      for (let y = rect.y; y < rect.y + rect.height; y++)
+        for (let x = rect.x; x < rect.x + rect.width; x++) rows.push(...pixel(marked, x, y));
+      return { image: marked, rect, pixels: Buffer.from(rows) };
+    };
+    const first = label(12);
+    const again = label(12);
+    expect(Buffer.from(again.image.data).equals(Buffer.from(first.image.data))).toBe(true);
+    // same size, other digits: other pixels
+    const swapped = label(21);
+    expect(swapped.rect.width).toBe(first.rect.width);
+    expect(swapped.pixels.equals(first.pixels)).toBe(false);
+    // same label, another colour: that colour's rectangle, the same white digits
+    const green = label(12, '#00ff00');
+    expect(pixel(green.image, green.rect.x, green.rect.y)).toEqual([0, 255, 0]);
+    const white = (p: Buffer, i: number) => p[i] === 255 && p[i + 1] === 255 && p[i + 2] === 255;
+    for (let i = 0; i < first.pixels.length; i += 3) {
+      expect(white(green.pixels, i)).toBe(white(first.pixels, i));
+    }
   });
 
   it('never writes into its input, even when the pixels are a Buffer', () => {
