@@ -33,6 +33,17 @@ static void on_message(j_common_ptr info, int level) {
   if (level < 0) ((struct failure *)info->err)->warned = 1;
 }
 
+// A progressive JPEG can carry thousands of scans, each a pass over the whole image; encoders
+// write about ten. Past this many the file is not ordinary, and like every unusual file it is
+// left to sharp, whose handling of it stands.
+#define MAX_SCANS 100
+
+static void on_progress(j_common_ptr info) {
+  j_decompress_ptr decompress = (j_decompress_ptr)info;
+  if (decompress->input_scan_number > MAX_SCANS)
+    longjmp(((struct failure *)info->err)->jump, 1);
+}
+
 static int has_prefix(jpeg_saved_marker_ptr marker, const char *text, unsigned length) {
   return marker->data_length >= length && memcmp(marker->data, text, length) == 0;
 }
@@ -82,6 +93,7 @@ static napi_value decode(napi_env env, napi_callback_info call) {
 
   struct jpeg_decompress_struct info;
   struct failure failure;
+  struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
   // Volatile: read after a longjmp back into this frame.
   napi_value volatile result = NULL;
   memset(&failure, 0, sizeof failure);
@@ -93,6 +105,7 @@ static napi_value decode(napi_env env, napi_callback_info call) {
     return null_value(env);
   }
   jpeg_create_decompress(&info);
+  info.progress = &progress;
   jpeg_mem_src(&info, (const unsigned char *)bytes, (unsigned long)length);
   jpeg_save_markers(&info, JPEG_APP0 + 1, 0xffff);
   jpeg_save_markers(&info, JPEG_APP0 + 2, 0xffff);
