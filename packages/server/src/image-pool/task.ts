@@ -1,5 +1,5 @@
 import { decodePixels } from '../images/decode.js';
-import type { DecodeLimits, ImageHeader } from '../images/decode.js';
+import type { DecodedImage, DecodeLimits, ImageHeader } from '../images/decode.js';
 import { drawMarksInPlace } from '../images/draw-marks.js';
 import { encodeImage } from '../images/encode.js';
 import { ImageError } from '../images/errors.js';
@@ -35,7 +35,7 @@ export interface ImageTaskOutput {
   readonly height: number;
   readonly markedImage?: Uint8Array;
   /** Who decoded the image (the server counts them: magma_image_decodes_total). */
-  readonly decoder: 'libjpeg' | 'sharp';
+  readonly decoder: DecodedImage['decoder'];
 }
 
 /** An ImageError as plain data: errors lose their class and code crossing a worker boundary. */

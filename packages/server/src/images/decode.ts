@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { Metadata } from 'sharp';
-import { decodeJpegDirect } from './direct-jpeg.js';
+import { decodeNative } from './native-decoders.js';
+import type { NativeDecoder } from './native-decoders.js';
 import { ImageError } from './errors.js';
 import { hasAscii, plainImageSize } from './plain-header.js';
 import type { RgbImage } from './types.js';
@@ -16,13 +17,14 @@ export interface DecodeLimits {
   /** Largest width x height accepted; checked from the header, before any pixel is decoded. */
   readonly maxPixels: number;
   /**
-   * 'sharp': every JPEG through sharp. Default 'auto': plain JPEGs through the native decoder
-   * when it is built (same pixels, less overhead; see direct-jpeg.ts), the rest through sharp.
+   * 'sharp': every image through sharp. Default 'auto': plain JPEGs and PNGs through the
+   * native decoders when they are built (same pixels, less overhead; see native-decoders.ts),
+   * the rest through sharp.
    */
-  readonly jpegDecoder?: JpegDecoderChoice;
+  readonly imageDecoder?: ImageDecoderChoice;
 }
 
-export type JpegDecoderChoice = 'auto' | 'sharp';
+export type ImageDecoderChoice = 'auto' | 'sharp';
 
 export interface DecodedImage {
   readonly image: RgbImage;
@@ -30,8 +32,8 @@ export interface DecodedImage {
   /** Size after EXIF orientation (same as image.width/height). */
   readonly width: number;
   readonly height: number;
-  /** Who decoded it: the native libjpeg-turbo decoder, or sharp. */
-  readonly decoder: 'libjpeg' | 'sharp';
+  /** Who decoded it: a native decoder (libjpeg-turbo, libpng), or sharp. */
+  readonly decoder: NativeDecoder | 'sharp';
 }
 
 /** Recognises the four accepted formats by their first bytes, before sharp sees the data. */
@@ -154,17 +156,12 @@ export async function decodePixels(
   header?: ImageHeader,
 ): Promise<DecodedImage> {
   const { format, width, height } = header ?? (await readImageHeader(bytes, limits));
-  if (format === 'jpeg' && limits.jpegDecoder !== 'sharp') {
-    const direct = decodeJpegDirect(bytes, limits.maxPixels);
-    if (direct !== undefined) {
-      checkDecodedSize(direct, header);
-      return {
-        image: direct,
-        format,
-        width: direct.width,
-        height: direct.height,
-        decoder: 'libjpeg',
-      };
+  if ((format === 'jpeg' || format === 'png') && limits.imageDecoder !== 'sharp') {
+    const native = decodeNative(format, bytes, limits.maxPixels);
+    if (native !== undefined) {
+      const { image, decoder } = native;
+      checkDecodedSize(image, header);
+      return { image, format, width: image.width, height: image.height, decoder };
     }
   }
   const input = { limitInputPixels: limits.maxPixels, pages: 1, page: 0, failOn: 'error' } as const;
@@ -200,7 +197,7 @@ export async function decodeImage(
   header?: ImageHeader,
 ): Promise<DecodedImage> {
   const decoded = await decodePixels(bytes, limits, header);
-  if (decoded.decoder === 'libjpeg') return decoded; // already exactly sized and its own
+  if (decoded.decoder !== 'sharp') return decoded; // already exactly sized and its own
   const image: RgbImage = { ...decoded.image, data: new Uint8Array(decoded.image.data) };
   return { ...decoded, image };
 }

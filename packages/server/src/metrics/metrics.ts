@@ -66,7 +66,7 @@ export class ServerMetrics {
   });
   readonly imageDecodes = new Counter({
     name: 'magma_image_decodes_total',
-    help: 'Images decoded, by decoder: libjpeg (the native JPEG decoder) or sharp (everything else, and every JPEG when the native decoder is not built or MAGMA_JPEG_DECODER=sharp).',
+    help: 'Images decoded, by decoder: libjpeg or libpng (the native decoders, for plain JPEGs and PNGs) or sharp (everything else, and everything when the native decoders are not built or MAGMA_IMAGE_DECODER=sharp).',
     labelNames: ['decoder'] as const,
     registers: [this.registry],
   });

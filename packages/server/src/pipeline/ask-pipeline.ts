@@ -288,11 +288,11 @@ export class AskPipeline {
     bytes: Uint8Array,
     withMarkedImage = false,
   ): Promise<{ image: ModelImage; markedImage?: MarkedImage }> {
-    const { maxImageBytes, maxUploadBytes, maxImagePixels, jpegDecoder } = this.deps.config;
+    const { maxImageBytes, maxUploadBytes, maxImagePixels, imageDecoder } = this.deps.config;
     // stored images came through the upload path, under its limit
     const uploaded = call.image.kind === 'bytes' || isImageId(call.image.value);
     const maxBytes = uploaded ? maxUploadBytes : maxImageBytes;
-    const limits = { maxBytes, maxPixels: maxImagePixels, jpegDecoder };
+    const limits = { maxBytes, maxPixels: maxImagePixels, imageDecoder };
     const header = await readImageHeader(bytes, limits);
     signal.throwIfAborted();
     const width = header.orientedWidth;

@@ -86,7 +86,7 @@ describe('image pool', () => {
     const signal = new AbortController().signal;
     const direct = await pool.run(task, signal);
     const viaSharp = await pool.run(
-      { ...task, limits: { ...task.limits, jpegDecoder: 'sharp' } },
+      { ...task, limits: { ...task.limits, imageDecoder: 'sharp' } },
       signal,
     );
     expect(direct.decoder).toBe('libjpeg');

@@ -1,17 +1,22 @@
 import sharp from 'sharp';
-import type { JpegOptions } from 'sharp';
+import type { JpegOptions, Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, decodePixels, ImageError, readImageHeader } from '../../src/images/decode.js';
 import type { DecodeLimits } from '../../src/images/decode.js';
-import { decodeJpegDirect, directJpegStatus } from '../../src/images/direct-jpeg.js';
+import { decodeNative, nativeDecoderStatus } from '../../src/images/native-decoders.js';
 import { createRng, randomScene, renderScene } from '../../../../tools/scenes/index.js';
 
-// The native JPEG decoder must give exactly sharp's pixels (the model sees them), and leave to
-// sharp every file it would treat differently. `npm test` builds it first (its pretest); a
-// machine without it would serve every JPEG through sharp, which these tests do not accept.
+// The native JPEG and PNG decoders must give exactly sharp's pixels (the model sees them), and
+// leave to sharp every file it would treat differently. `npm test` builds them first (its
+// pretest); a machine without them would serve every image through sharp, which these tests do
+// not accept.
 
 const LIMITS: DecodeLimits = { maxBytes: 50_000_000, maxPixels: 50_000_000 };
-const SHARP_ONLY: DecodeLimits = { ...LIMITS, jpegDecoder: 'sharp' };
+const SHARP_ONLY: DecodeLimits = { ...LIMITS, imageDecoder: 'sharp' };
+const decodeJpegDirect = (bytes: Uint8Array, maxPixels: number) =>
+  decodeNative('jpeg', bytes, maxPixels)?.image;
+const decodePngDirect = (bytes: Uint8Array, maxPixels: number) =>
+  decodeNative('png', bytes, maxPixels)?.image;
 
 /**
  * A synthetic scene (shapes on a textured background: edges and colours that stress chroma);
@@ -44,7 +49,7 @@ const samePixels = (a: Uint8Array, b: Uint8Array): boolean =>
 
 describe('native JPEG decoder', () => {
   it('is built and loads (npm test builds it first)', () => {
-    expect(directJpegStatus()).toEqual({ available: true });
+    expect(nativeDecoderStatus('jpeg')).toEqual({ available: true });
   });
 
   const cases: [string, number, number, JpegOptions][] = [
@@ -146,5 +151,89 @@ describe('native JPEG decoder', () => {
   it('takes only Uint8Arrays and numbers', () => {
     expect(() => decodeJpegDirect('not bytes' as unknown as Uint8Array, 10)).toThrow(TypeError);
     expect(decodeJpegDirect(new Uint8Array(0), 10)).toBeUndefined();
+  });
+});
+
+describe('native PNG decoder', () => {
+  it('is built and loads (npm test builds it first)', () => {
+    expect(nativeDecoderStatus('png')).toEqual({ available: true });
+  });
+
+  const cases: [string, number, number, (image: Sharp) => Sharp][] = [
+    ['RGB, adaptive filters', 640, 480, (image) => image.png()],
+    ['RGB, stored (level 0)', 333, 177, (image) => image.png({ compressionLevel: 0 })],
+    ['RGB, level 9', 1024, 768, (image) => image.png({ compressionLevel: 9 })],
+    ['opaque RGBA', 500, 375, (image) => image.ensureAlpha().png()],
+    ['palette', 420, 300, (image) => image.png({ palette: true, colours: 64 })],
+    ['greyscale', 300, 200, (image) => image.greyscale().png()],
+    ['opaque grey + alpha', 300, 200, (image) => image.greyscale().ensureAlpha().png()],
+    ['1x1', 1, 1, (image) => image.png()],
+    ['9x7 noise', 9, 7, (image) => image.png()],
+  ];
+  it.each(cases)('gives sharp exact pixels: %s', async (_name, width, height, encode) => {
+    const file = await encode(scene(width, height, width * 3 + height)).toBuffer();
+    const { direct, reference } = await bothDecodes(file);
+    expect(direct.decoder).toBe('libpng');
+    expect(reference.decoder).toBe('sharp');
+    expect([direct.width, direct.height]).toEqual([width, height]);
+    expect(samePixels(direct.image.data, reference.image.data)).toBe(true);
+  });
+
+  it('leaves to sharp translucent, interlaced, 16-bit and colour-managed PNGs', async () => {
+    const translucent = await scene(120, 80, 21).ensureAlpha(0.5).png().toBuffer();
+    const oneClearPixel = await sharp(await scene(120, 80, 22).ensureAlpha().raw().toBuffer(), {
+      raw: { width: 120, height: 80, channels: 4 },
+    })
+      .composite([
+        {
+          input: {
+            create: {
+              width: 1,
+              height: 1,
+              channels: 4,
+              background: { r: 0, g: 0, b: 0, alpha: 0 },
+            },
+          },
+          left: 119,
+          top: 79,
+          blend: 'source',
+        },
+      ])
+      .png()
+      .toBuffer();
+    const interlaced = await scene(120, 80, 23).png({ progressive: true }).toBuffer();
+    const deep = await scene(120, 80, 24).toColourspace('rgb16').png().toBuffer();
+    const withProfile = await scene(120, 80, 25).withIccProfile('p3').png().toBuffer();
+    for (const file of [translucent, oneClearPixel, interlaced, deep, withProfile]) {
+      expect(decodePngDirect(file, LIMITS.maxPixels)).toBeUndefined();
+      const { direct, reference } = await bothDecodes(file);
+      expect(direct.decoder).toBe('sharp');
+      expect(samePixels(direct.image.data, reference.image.data)).toBe(true);
+    }
+  });
+
+  it('leaves truncated and corrupt files to sharp, whose answer (pixels or error) stands', async () => {
+    const file = await scene(320, 240, 26).png().toBuffer();
+    const truncated = file.subarray(0, Math.floor(file.length * 0.6));
+    const badCrc = Buffer.from(file);
+    badCrc[file.length - 20] = badCrc[file.length - 20]! ^ 0xff; // inside the last IDAT
+    const noEnd = file.subarray(0, file.length - 12); // IEND dropped
+    for (const damaged of [truncated, badCrc, noEnd]) {
+      expect(decodePngDirect(damaged, LIMITS.maxPixels)).toBeUndefined();
+      const outcome = async (limits: DecodeLimits) =>
+        decodePixels(damaged, limits).then(
+          (decoded) => ({ pixels: Buffer.from(decoded.image.data).toString('base64') }),
+          (error: unknown) => ({
+            error: error instanceof ImageError ? `${error.code}: ${error.message}` : String(error),
+          }),
+        );
+      expect(await outcome(LIMITS)).toEqual(await outcome(SHARP_ONLY));
+    }
+  });
+
+  it('does not decode past the pixel limit', async () => {
+    const file = await scene(400, 300, 27).png().toBuffer();
+    expect(decodePngDirect(file, 400 * 300 - 1)).toBeUndefined();
+    expect(decodePngDirect(file, 400 * 300)?.width).toBe(400);
   });
 });

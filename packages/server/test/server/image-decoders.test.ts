@@ -6,9 +6,9 @@ import { createRng, markBoxFor, randomScene, renderScene } from '../../../../too
 import { askBody, metric, postTrpc, startTestEngine, startTestServer } from './helpers.js';
 import type { RunningServer } from './helpers.js';
 
-// The native JPEG decoder through the whole server: a plain JPEG is decoded by it (counted in
-// /metrics), and the model sees what it would have seen through sharp: the same marked image
-// and the same answers as a server told MAGMA_JPEG_DECODER=sharp.
+// The native decoders through the whole server: plain JPEGs and PNGs are decoded by them
+// (counted in /metrics), and the model sees what it would have seen through sharp: the same
+// marked image and the same answers as a server told MAGMA_IMAGE_DECODER=sharp.
 
 let engine: Engine;
 let direct: RunningServer;
@@ -17,7 +17,7 @@ let viaSharp: RunningServer;
 beforeAll(async () => {
   engine = await startTestEngine();
   direct = await startTestServer(engine, { prefixCacheBytes: 0 });
-  viaSharp = await startTestServer(engine, { prefixCacheBytes: 0, jpegDecoder: 'sharp' });
+  viaSharp = await startTestServer(engine, { prefixCacheBytes: 0, imageDecoder: 'sharp' });
 }, 120_000);
 
 afterAll(async () => {
@@ -47,9 +47,10 @@ async function ask(url: string, body: object): Promise<AskResponse> {
 }
 
 const LIBJPEG = 'magma_image_decodes_total{decoder="libjpeg"}';
+const LIBPNG = 'magma_image_decodes_total{decoder="libpng"}';
 const SHARP = 'magma_image_decodes_total{decoder="sharp"}';
 
-describe('JPEG decoder in the server', () => {
+describe('image decoders in the server', () => {
   it('decodes plain JPEGs natively: same marked image and answers as through sharp', async () => {
     const before = {
       direct: [await metric(direct.url, LIBJPEG), await metric(direct.url, SHARP)],
@@ -80,12 +81,19 @@ describe('JPEG decoder in the server', () => {
     expect(await metric(viaSharp.url, SHARP)).toBe(before.viaSharp[1]! + 4);
   });
 
-  it('still decodes other formats through sharp', async () => {
+  it('decodes opaque PNGs natively, translucent ones and WebP through sharp', async () => {
     const { image, marks } = await sceneJpeg(320, 240, 7);
     const png = await sharp(image).png().toBuffer();
-    const before = await metric(direct.url, SHARP);
-    const response = await ask(direct.url, askBody(png, { marks, prompt: 'What colour is #1?' }));
-    expect(response.answer.length).toBeGreaterThan(0);
-    expect(await metric(direct.url, SHARP)).toBe(before + 1);
+    const translucent = await sharp(image).ensureAlpha(0.8).png().toBuffer();
+    const webp = await sharp(image).webp({ lossless: true }).toBuffer();
+    const before = [await metric(direct.url, LIBPNG), await metric(direct.url, SHARP)];
+    for (const file of [png, translucent, webp]) {
+      const body = askBody(file, { marks, prompt: 'What colour is #1?', returnMarkedImage: true });
+      const [a, b] = await Promise.all([ask(direct.url, body), ask(viaSharp.url, body)]);
+      expect(a.answer).toBe(b.answer);
+      expect(a.markedImage?.data).toBe(b.markedImage?.data);
+    }
+    expect(await metric(direct.url, LIBPNG)).toBe(before[0]! + 1);
+    expect(await metric(direct.url, SHARP)).toBe(before[1]! + 2);
   });
 });

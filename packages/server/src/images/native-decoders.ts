@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { RgbImage } from './types.js';
+
+// The optional native decoders (native/*.c, built by scripts/build-native.mjs on install):
+// the system's libjpeg-turbo and libpng called synchronously from the image worker. Same
+// pixels as sharp's decode (for JPEG: the accurate integer IDCT and fancy upsampling; the
+// tests compare every byte), without sharp's trips through libuv's pool and libvips' threads.
+// Anything they do not handle exactly as sharp would is left to sharp.
+
+export type NativeFormat = 'jpeg' | 'png';
+export type NativeDecoder = 'libjpeg' | 'libpng';
+
+interface NativeAddon {
+  decode(
+    bytes: Uint8Array,
+    maxPixels: number,
+  ): { width: number; height: number; data: ArrayBuffer } | null;
+}
+
+const ADDONS: Record<NativeFormat, { file: string; decoder: NativeDecoder }> = {
+  jpeg: { file: 'native/build/jpeg-decode.node', decoder: 'libjpeg' },
+  png: { file: 'native/build/png-decode.node', decoder: 'libpng' },
+};
+
+/** The addon, or why there is none (not built: no compiler or headers at install). */
+function load(file: string): { addon?: NativeAddon; missing?: string } {
+  // src/images/ and dist/ (dist/image-pool/ for the worker's chunk) sit at different depths.
+  for (const up of ['../', '../../', '../../../']) {
+    const path = fileURLToPath(new URL(up + file, import.meta.url));
+    if (!existsSync(path)) continue;
+    try {
+      return { addon: createRequire(import.meta.url)(path) as NativeAddon };
+    } catch (error) {
+      return { missing: `${path} did not load: ${(error as Error).message}` };
+    }
+  }
+  return { missing: `${file} is not built` };
+}
+
+const loaded = { jpeg: load(ADDONS.jpeg.file), png: load(ADDONS.png.file) };
+
+/** Per format, whether it can skip sharp, and if not, why (for the start-up log). */
+export function nativeDecoderStatus(format: NativeFormat): {
+  readonly available: boolean;
+  readonly reason?: string;
+} {
+  const { addon, missing } = loaded[format];
+  return addon !== undefined ? { available: true } : { available: false, reason: missing ?? '' };
+}
+
+/**
+ * Decodes a JPEG or PNG to RGB, or answers undefined when it is sharp's to do: no addon, or a
+ * file sharp might treat differently (EXIF, ICC or gamma data, CMYK, 12- or 16-bit samples,
+ * interlaced or translucent PNGs) or that the library reports anything about, warnings
+ * included (sharp then gives its own result or error). The pixels are in an exactly sized,
+ * transferable buffer of their own.
+ */
+export function decodeNative(
+  format: NativeFormat,
+  bytes: Uint8Array,
+  maxPixels: number,
+): { readonly image: RgbImage; readonly decoder: NativeDecoder } | undefined {
+  const decoded = loaded[format].addon?.decode(bytes, maxPixels);
+  if (decoded === undefined || decoded === null) return undefined;
+  const image = {
+    data: new Uint8Array(decoded.data),
+    width: decoded.width,
+    height: decoded.height,
+  };
+  return { image, decoder: ADDONS[format].decoder };
+}
