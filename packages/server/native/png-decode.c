@@ -6,7 +6,7 @@
 //
 // decode(bytes, maxPixels) returns { width, height, data: ArrayBuffer } (RGB) or null, which
 // means "sharp's to do": anything whose pixels sharp might compute differently (16-bit samples,
-// interlacing, gamma, chromaticities or an ICC profile, Exif, any pixel that is not fully
+// interlacing, gamma or chromaticities other than sRGB's, an ICC profile, Exif, any pixel that is not fully
 // opaque, which sharp flattens onto white) and anything libpng complains about, warnings
 // included. PNG is lossless, so for what is left the pixels are the file's own.
 
@@ -90,7 +90,11 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   png_uint_32 width, height;
   int depth, color, interlace;
   png_get_IHDR(png, info, &width, &height, &depth, &color, &interlace, NULL, NULL);
-  const png_uint_32 colour_managed = PNG_INFO_gAMA | PNG_INFO_cHRM | PNG_INFO_iCCP;
+  // An sRGB chunk makes libpng report the matching gAMA and cHRM too: that file is plain sRGB.
+  // Gamma or chromaticities without it, or an ICC profile, may be applied by sharp: its job.
+  const png_uint_32 colour_managed =
+      png_get_valid(png, info, PNG_INFO_sRGB) != 0 ? PNG_INFO_iCCP
+                                                   : PNG_INFO_gAMA | PNG_INFO_cHRM | PNG_INFO_iCCP;
   if (depth != 8 || interlace != PNG_INTERLACE_NONE ||
       png_get_valid(png, info, colour_managed) != 0 ||
       (double)width * (double)height > max_pixels || reader.warned) {

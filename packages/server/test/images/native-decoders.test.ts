@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import type { JpegOptions, Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
@@ -177,6 +178,32 @@ describe('native PNG decoder', () => {
     expect(reference.decoder).toBe('sharp');
     expect([direct.width, direct.height]).toEqual([width, height]);
     expect(samePixels(direct.image.data, reference.image.data)).toBe(true);
+  });
+
+  /** The PNG with one more chunk right after IHDR (8-byte signature + 25-byte IHDR chunk). */
+  function withChunk(png: Buffer, type: string, data: Buffer): Buffer {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const chunk = Buffer.alloc(12 + data.length);
+    chunk.writeUInt32BE(data.length, 0);
+    body.copy(chunk, 4);
+    chunk.writeUInt32BE(crc32(body), 8 + data.length);
+    return Buffer.concat([png.subarray(0, 33), chunk, png.subarray(33)]);
+  }
+
+  it('decodes a PNG marked sRGB natively, and leaves one with gamma to sharp', async () => {
+    const png = await scene(200, 150, 28).png().toBuffer();
+    const gammaChunk = Buffer.from([0, 0, 0xb1, 0x8f]); // 1/2.2, as written beside sRGB
+    const srgb = withChunk(png, 'sRGB', Buffer.from([0]));
+    const srgbAndGamma = withChunk(srgb, 'gAMA', gammaChunk);
+    const gamma = withChunk(png, 'gAMA', gammaChunk);
+    for (const file of [srgb, srgbAndGamma]) {
+      const marked = await bothDecodes(file);
+      expect(marked.direct.decoder).toBe('libpng');
+      expect(samePixels(marked.direct.image.data, marked.reference.image.data)).toBe(true);
+    }
+    expect(decodePngDirect(gamma, LIMITS.maxPixels)).toBeUndefined();
+    const withGamma = await bothDecodes(gamma);
+    expect(samePixels(withGamma.direct.image.data, withGamma.reference.image.data)).toBe(true);
   });
 
   it('leaves to sharp translucent, interlaced, 16-bit and colour-managed PNGs', async () => {
