@@ -1,6 +1,3 @@
-import { decodeImage, readImageHeader } from '../images/index.js';
-import type { DecodeLimits, DecodedImage } from '../images/index.js';
-
 interface Waiter {
   readonly pixels: number;
   readonly grant: () => void;
@@ -71,38 +68,4 @@ export class PixelBudget {
       waiter.grant();
     }
   }
-}
-
-/**
- * Decodes an image under the pixel budget, cancellably: the header is checked first (cheap),
- * the decode waits for its pixels, and an abort (deadline, disconnect, shutdown) answers at
- * once, whether waiting or decoding. libvips cannot stop a running decode, so its pixels stay
- * counted until it really ends.
- */
-export async function decodeWithinBudget(
-  bytes: Uint8Array,
-  limits: DecodeLimits,
-  budget: PixelBudget,
-  signal: AbortSignal,
-): Promise<DecodedImage> {
-  const header = await readImageHeader(bytes, limits);
-  signal.throwIfAborted();
-  const release = await budget.acquire(header.width * header.height, signal);
-  const decoding = decodeImage(bytes, limits, header);
-  decoding.then(release, release);
-  return new Promise<DecodedImage>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    decoding.then(
-      (decoded) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(decoded);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }

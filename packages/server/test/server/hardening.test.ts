@@ -5,7 +5,12 @@ import { ErrorDataSchema } from '@magma-som/schemas';
 import type { ErrorData } from '@magma-som/schemas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/engine/index.js';
-import { PixelBudget, decodeWithinBudget } from '../../src/pipeline/decode-budget.js';
+import { ImagePool } from '../../src/image-pool/pool.js';
+import type { ImageTask } from '../../src/image-pool/task.js';
+import { readImageHeader } from '../../src/images/decode.js';
+import { markSizing } from '../../src/images/mark-sizing.js';
+import { PixelBudget } from '../../src/pipeline/decode-budget.js';
+import { TINY_PROCESSOR } from '../image-pool/processor.js';
 import {
   askBody,
   expectNoInternals,
@@ -309,41 +314,62 @@ describe('decoding is budgeted and cancellable', () => {
   }
   const limits = { maxBytes: 1024 * 1024, maxPixels: 40_000_000 };
 
+  /** The image pool's task for `bytes`: decode, one mark, preprocess to the tiny model's crops. */
+  async function taskFor(bytes: Uint8Array): Promise<ImageTask> {
+    const header = await readImageHeader(bytes, limits);
+    const { width, height } = header;
+    return {
+      bytes,
+      limits,
+      header,
+      marks: [{ label: 1, x1: 10, y1: 10, x2: width / 2, y2: height / 2 }],
+      sizing: markSizing(width, height, TINY_PROCESSOR),
+      processor: TINY_PROCESSOR,
+    };
+  }
+
   it('answers an abort at once while the decode still runs, and frees its pixels when it ends', async () => {
-    const bytes = bigPng(4000, 4000);
+    const bytes = bigPng(6000, 6000);
     expect(bytes.length).toBeLessThan(100_000);
-    const budget = new PixelBudget(limits.maxPixels);
-    const controller = new AbortController();
-    const decoding = decodeWithinBudget(bytes, limits, budget, controller.signal);
-    while (budget.inUse === 0) await new Promise((resolve) => setImmediate(resolve));
-    const reason = new Error('deadline');
-    controller.abort(reason);
-    await expect(decoding).rejects.toBe(reason);
-    // Answered before libvips finished: the decode still holds its pixels.
-    expect(budget.inUse).toBe(4000 * 4000);
-    while (budget.inUse > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    const pool = new ImagePool({ threads: 1, pixelBudget: limits.maxPixels });
+    try {
+      const controller = new AbortController();
+      const working = pool.run(await taskFor(bytes), controller.signal);
+      while (pool.budget.inUse === 0) await new Promise((resolve) => setImmediate(resolve));
+      const reason = new Error('deadline');
+      controller.abort(reason);
+      await expect(working).rejects.toBe(reason);
+      // Answered before the worker finished: its task still holds its pixels.
+      expect(pool.budget.inUse).toBe(6000 * 6000);
+      while (pool.budget.inUse > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      await pool.close();
+    }
   }, 60_000);
 
   it('queues a burst of large decodes within the pixel budget', async () => {
     const bytes = bigPng(2000, 2000);
-    const budget = new PixelBudget(2000 * 2000);
-    let peak = 0;
-    let peakWaiting = 0;
-    const watch = setInterval(() => {
-      peak = Math.max(peak, budget.inUse);
-      peakWaiting = Math.max(peakWaiting, budget.waiting);
-    }, 1);
-    const signal = new AbortController().signal;
-    const all = Promise.all([0, 1, 2].map(() => decodeWithinBudget(bytes, limits, budget, signal)));
-    // Header reads are async: wait until all three are in (one decoding, two waiting).
-    while (budget.waiting < 2) await new Promise((resolve) => setImmediate(resolve));
-    peakWaiting = Math.max(peakWaiting, budget.waiting);
-    const decoded = await all;
-    clearInterval(watch);
-    expect(decoded.map((d) => d.width)).toEqual([2000, 2000, 2000]);
-    expect(peak).toBeLessThanOrEqual(2000 * 2000);
-    expect(peakWaiting).toBe(2);
-    expect(budget.inUse).toBe(0);
+    const pool = new ImagePool({ threads: 2, pixelBudget: 2000 * 2000 });
+    try {
+      let peak = 0;
+      let peakWaiting = 0;
+      const watch = setInterval(() => {
+        peak = Math.max(peak, pool.budget.inUse);
+        peakWaiting = Math.max(peakWaiting, pool.budget.waiting);
+      }, 1);
+      const signal = new AbortController().signal;
+      const task = await taskFor(bytes);
+      const all = Promise.all([0, 1, 2].map(() => pool.run(task, signal)));
+      peakWaiting = Math.max(peakWaiting, pool.budget.waiting);
+      const done = await all;
+      clearInterval(watch);
+      expect(done.map((output) => output.width)).toEqual([2000, 2000, 2000]);
+      expect(peak).toBeLessThanOrEqual(2000 * 2000);
+      expect(peakWaiting).toBe(2);
+      expect(pool.budget.inUse).toBe(0);
+    } finally {
+      await pool.close();
+    }
   }, 60_000);
 
   it('lets a waiting decode leave the line when its request is aborted', async () => {
