@@ -83,7 +83,9 @@ check_native() {
     const jpeg = require('$root/packages/server/native/build/jpeg-decode.node');
     const decoded = jpeg.decode(await sharp(png).jpeg().toBuffer(), 64);
     if (decoded?.width !== 8) throw new Error('the native JPEG decoder gave ' + JSON.stringify(decoded));
-    const pngDecoded = require('$root/packages/server/native/build/png-decode.node').decode(png, 64);
+    // the canvas's PNG is transparent (sharp's to flatten): the native decoder takes opaque ones
+    const opaque = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).png().toBuffer();
+    const pngDecoded = require('$root/packages/server/native/build/png-decode.node').decode(opaque, 64);
     if (pngDecoded?.width !== 8) throw new Error('the native PNG decoder gave ' + JSON.stringify(pngDecoded));
     console.log('native addons ok on Node ' + process.versions.node + ' (ABI ' +
       process.versions.modules + ', N-API ' + process.versions.napi + '): onnxruntime-node ' +
