@@ -10,7 +10,7 @@
 // profile, CMYK, more than 8 bits) and anything libjpeg complains about, even as a warning.
 // The caller then asks sharp, whose behaviour (and error messages) stay the reference.
 
-#include <node_api.h>
+#include "decode-addon.h"
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,35 +61,10 @@ static int needs_sharp(j_decompress_ptr info) {
   return 0;
 }
 
-static napi_value null_value(napi_env env) {
-  napi_value result;
-  napi_get_null(env, &result);
-  return result;
-}
-
 static napi_value decode(napi_env env, napi_callback_info call) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, call, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "decode(bytes, maxPixels)");
-    return NULL;
-  }
-  bool is_typed_array = false;
-  napi_is_typedarray(env, argv[0], &is_typed_array);
-  if (!is_typed_array) {
-    napi_throw_type_error(env, NULL, "bytes must be a Uint8Array");
-    return NULL;
-  }
-  napi_typedarray_type type;
-  size_t length;
-  void *bytes;
-  napi_get_typedarray_info(env, argv[0], &type, &length, &bytes, NULL, NULL);
-  double max_pixels;
-  if (type != napi_uint8_array || napi_get_value_double(env, argv[1], &max_pixels) != napi_ok) {
-    napi_throw_type_error(env, NULL, "decode(bytes: Uint8Array, maxPixels: number)");
-    return NULL;
-  }
-  if (length == 0 || length > 0xffffffffu) return null_value(env);
+  struct decode_args args;
+  if (!read_decode_args(env, call, &args)) return NULL;
+  if (args.length == 0 || args.length > 0xffffffffu) return null_value(env);
 
   struct jpeg_decompress_struct info;
   struct failure failure;
@@ -106,12 +81,12 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   }
   jpeg_create_decompress(&info);
   info.progress = &progress;
-  jpeg_mem_src(&info, (const unsigned char *)bytes, (unsigned long)length);
+  jpeg_mem_src(&info, args.bytes, (unsigned long)args.length);
   jpeg_save_markers(&info, JPEG_APP0 + 1, 0xffff);
   jpeg_save_markers(&info, JPEG_APP0 + 2, 0xffff);
   jpeg_read_header(&info, TRUE);
   if (needs_sharp(&info) || failure.warned ||
-      (double)info.image_width * (double)info.image_height > max_pixels) {
+      (double)info.image_width * (double)info.image_height > args.max_pixels) {
     jpeg_destroy_decompress(&info);
     return null_value(env);
   }
@@ -136,22 +111,10 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   }
   jpeg_finish_decompress(&info);
   if (!failure.warned) {
-    napi_value object, width, height;
-    napi_create_object(env, &object);
-    napi_create_uint32(env, info.output_width, &width);
-    napi_create_uint32(env, info.output_height, &height);
-    napi_set_named_property(env, object, "width", width);
-    napi_set_named_property(env, object, "height", height);
-    napi_set_named_property(env, object, "data", buffer);
-    result = object;
+    result = decoded_image(env, info.output_width, info.output_height, buffer);
   }
   jpeg_destroy_decompress(&info);
   return result != NULL ? result : null_value(env);
 }
 
-NAPI_MODULE_INIT() {
-  napi_value function;
-  napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &function);
-  napi_set_named_property(env, exports, "decode", function);
-  return exports;
-}
+DECODE_ADDON(decode)

@@ -10,7 +10,7 @@
 // opaque, which sharp flattens onto white) and anything libpng complains about, warnings
 // included. PNG is lossless, so for what is left the pixels are the file's own.
 
-#include <node_api.h>
+#include "decode-addon.h"
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -40,37 +40,13 @@ static void read_bytes(png_structp png, png_bytep out, png_size_t count) {
   reader->at += count;
 }
 
-static napi_value null_value(napi_env env) {
-  napi_value result;
-  napi_get_null(env, &result);
-  return result;
-}
-
 static napi_value decode(napi_env env, napi_callback_info call) {
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, call, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, "decode(bytes, maxPixels)");
-    return NULL;
-  }
-  bool is_typed_array = false;
-  napi_is_typedarray(env, argv[0], &is_typed_array);
-  if (!is_typed_array) {
-    napi_throw_type_error(env, NULL, "bytes must be a Uint8Array");
-    return NULL;
-  }
-  napi_typedarray_type type;
-  size_t length;
-  void *bytes;
-  napi_get_typedarray_info(env, argv[0], &type, &length, &bytes, NULL, NULL);
-  double max_pixels;
-  if (type != napi_uint8_array || napi_get_value_double(env, argv[1], &max_pixels) != napi_ok) {
-    napi_throw_type_error(env, NULL, "decode(bytes: Uint8Array, maxPixels: number)");
-    return NULL;
-  }
-  if (length < 8 || png_sig_cmp((png_const_bytep)bytes, 0, 8) != 0) return null_value(env);
+  struct decode_args args;
+  if (!read_decode_args(env, call, &args)) return NULL;
+  if (args.length < 8 || png_sig_cmp((png_const_bytep)args.bytes, 0, 8) != 0)
+    return null_value(env);
 
-  struct reader reader = {(const unsigned char *)bytes, length, 0, 0};
+  struct reader reader = {args.bytes, args.length, 0, 0};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, on_error, on_warning);
   if (png == NULL) return null_value(env);
   png_infop info = png_create_info_struct(png);
@@ -97,7 +73,7 @@ static napi_value decode(napi_env env, napi_callback_info call) {
                                                    : PNG_INFO_gAMA | PNG_INFO_cHRM | PNG_INFO_iCCP;
   if (depth != 8 || interlace != PNG_INTERLACE_NONE ||
       png_get_valid(png, info, colour_managed) != 0 ||
-      (double)width * (double)height > max_pixels || reader.warned) {
+      (double)width * (double)height > args.max_pixels || reader.warned) {
     png_destroy_read_struct(&png, &info, NULL);
     return null_value(env);
   }
@@ -154,14 +130,7 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   exif_after_image = end != NULL && png_get_valid(png, end, PNG_INFO_eXIf) != 0;
 #endif
   if (opaque && !reader.warned && !exif_after_image) {
-    napi_value object, width_value, height_value;
-    napi_create_object(env, &object);
-    napi_create_uint32(env, width, &width_value);
-    napi_create_uint32(env, height, &height_value);
-    napi_set_named_property(env, object, "width", width_value);
-    napi_set_named_property(env, object, "height", height_value);
-    napi_set_named_property(env, object, "data", buffer);
-    result = object;
+    result = decoded_image(env, width, height, buffer);
   }
   png_infop end_info = end;
   free(row);
@@ -169,9 +138,4 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   return result != NULL ? result : null_value(env);
 }
 
-NAPI_MODULE_INIT() {
-  napi_value function;
-  napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &function);
-  napi_set_named_property(env, exports, "decode", function);
-  return exports;
-}
+DECODE_ADDON(decode)

@@ -36,7 +36,10 @@ function nodeHeaders() {
 function build(addon) {
   const source = join(root, 'native', `${addon.name}.c`);
   const target = join(root, 'native', 'build', `${addon.name}.node`);
-  if (!force && existsSync(target) && statSync(target).mtimeMs >= statSync(source).mtimeMs) return;
+  // the addon's own source and the header both include (decode-addon.h)
+  const sources = [source, join(root, 'native', 'decode-addon.h')];
+  const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs));
+  if (!force && existsSync(target) && statSync(target).mtimeMs >= newest) return;
   const include = nodeHeaders();
   if (include === undefined) {
     say(
