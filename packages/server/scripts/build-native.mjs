@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Builds the optional native image decoders: native/build/jpeg-decode.node (libjpeg-turbo) and
-// native/build/png-decode.node (libpng), each on its own. Run on install and before the tests.
-// Each needs a C compiler, Node's headers (shipped with Node, or the node-api-headers package)
-// and its library's headers; when one is missing it says so and exits 0, and the server
-// decodes those images through sharp, as before (same pixels, slower: see the server README's
-// "Image decoding"). Plain JavaScript: it runs before anything is built.
+// Builds the optional native image addons, each on its own: native/build/jpeg-decode.node
+// (libjpeg-turbo), native/build/png-decode.node (libpng) and native/build/resize-normalize.node
+// (the model's resize + normalise, no library). Run on install and before the tests. Each needs
+// a C compiler and Node's headers (shipped with Node, or the node-api-headers package), the
+// decoders also their library's headers; when one is missing it says so and exits 0, and the
+// server uses sharp or JavaScript for that step, as before (same pixels and floats, slower: see
+// the server README's "Image decoding"). Plain JavaScript: it runs before anything is built.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,8 +15,29 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const force = process.argv.includes('--force');
 const ADDONS = [
-  { name: 'jpeg-decode', library: 'jpeg', package: 'libjpeg62-turbo-dev', what: 'JPEG' },
-  { name: 'png-decode', library: 'png', package: 'libpng-dev', what: 'PNG' },
+  {
+    name: 'jpeg-decode',
+    library: 'jpeg',
+    package: 'libjpeg62-turbo-dev',
+    header: 'decode-addon.h',
+    what: 'JPEG decoder',
+    fallback: 'JPEG images will be decoded by sharp',
+  },
+  {
+    name: 'png-decode',
+    library: 'png',
+    package: 'libpng-dev',
+    header: 'decode-addon.h',
+    what: 'PNG decoder',
+    fallback: 'PNG images will be decoded by sharp',
+  },
+  {
+    name: 'resize-normalize',
+    // its floats must be JavaScript's: no fused multiply-add (see the source's header)
+    flags: ['-ffp-contract=off'],
+    what: 'resize',
+    fallback: 'images will be resized for the model in JavaScript',
+  },
 ];
 
 function say(message) {
@@ -36,14 +58,14 @@ function nodeHeaders() {
 function build(addon) {
   const source = join(root, 'native', `${addon.name}.c`);
   const target = join(root, 'native', 'build', `${addon.name}.node`);
-  // the addon's own source and the header both include (decode-addon.h)
-  const sources = [source, join(root, 'native', 'decode-addon.h')];
+  // the addon's own source and the header it includes, if any
+  const sources = [source, ...(addon.header ? [join(root, 'native', addon.header)] : [])];
   const newest = Math.max(...sources.map((file) => statSync(file).mtimeMs));
   if (!force && existsSync(target) && statSync(target).mtimeMs >= newest) return;
   const include = nodeHeaders();
   if (include === undefined) {
     say(
-      `no node_api.h found; ${addon.what} images will be decoded by sharp (install node-api-headers to build the faster decoder)`,
+      `no node_api.h found; ${addon.fallback} (install node-api-headers to build the faster ${addon.what})`,
     );
     return;
   }
@@ -56,13 +78,14 @@ function build(addon) {
     '-O2',
     '-fPIC',
     '-shared',
+    ...(addon.flags ?? []),
     `-I${include}`,
     ...extra('CFLAGS'),
     '-o',
     partial,
     source,
   ];
-  flags.push(...extra('LDFLAGS'), `-l${addon.library}`);
+  flags.push(...extra('LDFLAGS'), ...(addon.library ? [`-l${addon.library}`] : []));
   // macOS resolves the N-API symbols from the node binary when the addon loads
   if (process.platform === 'darwin') flags.push('-undefined', 'dynamic_lookup');
   const result = spawnSync(compiler, flags, { encoding: 'utf8' });
@@ -71,10 +94,10 @@ function build(addon) {
     const why = result.error
       ? result.error.message
       : result.stderr.trim().split('\n').slice(-3).join(' | ');
-    say(
-      `the faster ${addon.what} decoder was not built (${why}); ${addon.what} images will be decoded by sharp. ` +
-        `It needs a C compiler and the ${addon.library} headers (Debian/Ubuntu: apt-get install gcc ${addon.package}).`,
-    );
+    const needs = addon.library
+      ? `a C compiler and the ${addon.library} headers (Debian/Ubuntu: apt-get install gcc ${addon.package})`
+      : 'a C compiler (Debian/Ubuntu: apt-get install gcc)';
+    say(`the faster ${addon.what} was not built (${why}); ${addon.fallback}. It needs ${needs}.`);
     return;
   }
   renameSync(partial, target);

@@ -34,6 +34,7 @@ import { WorkQueue } from './queue/work-queue.js';
 import type { ServerServices } from './trpc/context.js';
 import { mountTrpc } from './trpc/mount.js';
 import { appRouter } from './trpc/router.js';
+import { resizeImplementation } from './engine/image-processor.js';
 import { nativeDecoderStatus } from './images/native-decoders.js';
 import { findPlaygroundDir } from './playground/assets-dir.js';
 import { servePlayground } from './playground/serve-playground.js';
@@ -384,11 +385,18 @@ function routeLabel(request: FastifyRequest): string {
   return url;
 }
 
-/** Which decoder plain JPEGs and PNGs get, and why not the native one: a missing build is the common case. */
+/**
+ * Which decoder plain JPEGs and PNGs get, and which resize the model's crops, and why not the
+ * native ones: a missing build is the common case.
+ */
 function imageDecoderLog(choice: ServerConfig['imageDecoder']): Record<string, string> {
+  const resize = resizeImplementation();
+  const log: Record<string, string> = {
+    resize: resize.native ? 'native' : 'javascript',
+    ...(resize.native ? {} : { resizeReason: resize.reason ?? 'not built' }),
+  };
   if (choice === 'sharp')
-    return { jpeg: 'sharp', png: 'sharp', reason: 'MAGMA_IMAGE_DECODER=sharp' };
-  const log: Record<string, string> = {};
+    return { jpeg: 'sharp', png: 'sharp', reason: 'MAGMA_IMAGE_DECODER=sharp', ...log };
   for (const [format, decoder] of [
     ['jpeg', 'libjpeg'],
     ['png', 'libpng'],

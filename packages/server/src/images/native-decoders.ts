@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native/load-addon.js';
 import type { RgbImage } from './types.js';
 
 // The optional native decoders (native/*.c, built by scripts/build-native.mjs on install):
@@ -19,27 +17,15 @@ interface NativeAddon {
   ): { width: number; height: number; data: ArrayBuffer } | null;
 }
 
-const ADDONS: Record<NativeFormat, { file: string; decoder: NativeDecoder }> = {
-  jpeg: { file: 'native/build/jpeg-decode.node', decoder: 'libjpeg' },
-  png: { file: 'native/build/png-decode.node', decoder: 'libpng' },
+const ADDONS: Record<NativeFormat, { name: string; decoder: NativeDecoder }> = {
+  jpeg: { name: 'jpeg-decode', decoder: 'libjpeg' },
+  png: { name: 'png-decode', decoder: 'libpng' },
 };
 
-/** The addon, or why there is none (not built: no compiler or headers at install). */
-function load(file: string): { addon?: NativeAddon; missing?: string } {
-  // src/images/ and dist/ (dist/image-pool/ for the worker's chunk) sit at different depths.
-  for (const up of ['../', '../../', '../../../']) {
-    const path = fileURLToPath(new URL(up + file, import.meta.url));
-    if (!existsSync(path)) continue;
-    try {
-      return { addon: createRequire(import.meta.url)(path) as NativeAddon };
-    } catch (error) {
-      return { missing: `${path} did not load: ${(error as Error).message}` };
-    }
-  }
-  return { missing: `${file} is not built` };
-}
-
-const loaded = { jpeg: load(ADDONS.jpeg.file), png: load(ADDONS.png.file) };
+const loaded = {
+  jpeg: loadAddon<NativeAddon>(ADDONS.jpeg.name),
+  png: loadAddon<NativeAddon>(ADDONS.png.name),
+};
 
 /** Per format, whether it can skip sharp, and if not, why (for the start-up log). */
 export function nativeDecoderStatus(format: NativeFormat): {

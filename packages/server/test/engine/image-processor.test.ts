@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import {
   preprocessImage,
   resizeNormalized,
+  resizeImplementation,
   resizeNormalizedCrops,
   selectCropGrid,
   stitchImageFeatures,
   visualTokenCount,
 } from '../../src/engine/image-processor.js';
+import { loadAddon } from '../../src/native/load-addon.js';
 
 interface ResizeCase {
   width: number;
@@ -141,16 +143,108 @@ describe('resizeNormalized matches torch F.interpolate(bilinear, align_corners=F
     for (const [width, height, w, h] of shapes) {
       const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 53 + 11) % 256);
       const image = { data, width, height };
-      const out = resizeNormalized(image, w, h, fixture.mean, fixture.std);
-      expect(Array.from(out), `${width}x${height} -> ${w}x${h}`).toEqual(
-        Array.from(plain(image, w, h)),
-      );
+      // the C loops (when built) and the JavaScript ones
+      for (const native of [true, false]) {
+        const out = resizeNormalized(image, w, h, fixture.mean, fixture.std, { native });
+        expect(Array.from(out), `${width}x${height} -> ${w}x${h}, native ${native}`).toEqual(
+          Array.from(plain(image, w, h)),
+        );
+      }
     }
   });
 
   it('rejects a buffer whose size does not match the dimensions', () => {
     const image = { data: new Uint8Array(10), width: 2, height: 2 };
     expect(() => resizeNormalized(image, 4, 4, fixture.mean, fixture.std)).toThrow(/expected 12/);
+  });
+});
+
+describe('the resize in C (native/resize-normalize.c)', () => {
+  const settings = (cropSize: number) => ({
+    cropSize,
+    maxCrops: 4,
+    imageMean: fixture.mean,
+    imageStd: fixture.std,
+  });
+  /** Random bytes, seeded, in a view that does not start at its buffer's start. */
+  function randomImage(width: number, height: number, seed: number) {
+    const buffer = new Uint8Array(width * height * 3 + 7);
+    let state = seed;
+    for (let i = 0; i < buffer.length; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      buffer[i] = state >>> 24;
+    }
+    return { data: buffer.subarray(5, 5 + width * height * 3), width, height };
+  }
+
+  it('is built (npm ci and npm test build it where a C compiler is)', () => {
+    expect(resizeImplementation()).toEqual({ native: true });
+  });
+
+  it("gives the JavaScript loops' floats, bit for bit, at real image sizes and both bundles' crop sizes", () => {
+    const sizes = [
+      [1024, 768, 128],
+      [640, 480, 128],
+      [1500, 500, 128],
+      [97, 301, 128],
+      [1, 1, 128],
+      [1024, 768, 512],
+      [333, 1000, 512],
+    ] as const;
+    for (const [index, [width, height, cropSize]] of sizes.entries()) {
+      const image = randomImage(width, height, index + 1);
+      const c = preprocessImage(image, settings(cropSize));
+      const js = preprocessImage(image, settings(cropSize), { native: false });
+      expect(c.grid).toEqual(js.grid);
+      // compared as bits: equal floats, and no NaN hiding a difference
+      const label = `${width}x${height} at S=${cropSize}`;
+      const bits = (values: Float32Array) => new Uint32Array(values.buffer);
+      expect(
+        Buffer.compare(
+          Buffer.from(bits(c.pixelValues).buffer),
+          Buffer.from(bits(js.pixelValues).buffer),
+        ),
+        label,
+      ).toBe(0);
+    }
+  });
+
+  it('refuses offsets outside its buffers with an error instead of reading or writing there', () => {
+    const { addon } = loadAddon<{ resize(...args: unknown[]): void }>('resize-normalize');
+    const resize = addon!.resize;
+    const src = new Uint8Array(4 * 4 * 3);
+    const ok = (): unknown[] => [
+      src,
+      12,
+      Int32Array.of(0, 6),
+      Int32Array.of(3, 9),
+      Float64Array.of(0.5, 0.5),
+      Float64Array.of(0.5, 0.5),
+      Int32Array.of(0, 2),
+      Int32Array.of(1, 3),
+      Float64Array.of(0.5, 0.5),
+      Int32Array.of(0, 2),
+      Int32Array.of(0, 1),
+      4,
+      new Float64Array(6),
+      new Float32Array(12),
+    ];
+    expect(() => resize(...ok())).not.toThrow();
+    const broken = (index: number, value: unknown) => {
+      const args = ok();
+      args[index] = value;
+      return () => resize(...args);
+    };
+    expect(broken(2, Int32Array.of(0, 10))).toThrow(RangeError); // past the row (10 + 2 >= 12)
+    expect(broken(3, Int32Array.of(3, -3))).toThrow(RangeError);
+    expect(broken(7, Int32Array.of(1, 4))).toThrow(RangeError); // a fifth row of four
+    expect(broken(9, Int32Array.of(0, 9))).toThrow(RangeError); // 9 + 1 + 2 * 4 >= 12 values
+    expect(broken(11, 5)).toThrow(RangeError);
+    expect(broken(4, Float64Array.of(0.5))).toThrow(RangeError); // lengths differ
+    expect(broken(1, 5)).toThrow(RangeError); // 48 bytes are not rows of 5
+    expect(broken(13, new Float64Array(12))).toThrow(TypeError);
+    expect(broken(0, [1, 2, 3])).toThrow(TypeError);
+    expect(() => resize(src)).toThrow(TypeError);
   });
 });
 

@@ -58,6 +58,9 @@ describe('magma-som-server', () => {
     const listening = JSON.parse(await run.waitFor(/listening on/)) as { url: string };
     expect(listening.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     await run.waitFor(/"msg":"ready"/);
+    // The start-up log names the image path's native parts (built by npm test's pretest).
+    const decoders = JSON.parse(await run.waitFor(/"msg":"image decoders"/)) as object;
+    expect(decoders).toMatchObject({ jpeg: 'libjpeg', png: 'libpng', resize: 'native' });
     const ready = await fetch(`${listening.url}/ready`, {
       headers: { 'x-request-id': 'cli-probe' },
     });
