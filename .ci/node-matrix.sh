@@ -170,7 +170,7 @@ for log in "${failed_logs[@]}"; do
   printf '\n==== what failed in %s\n' "$(basename "$log")"
   plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
   if grep -q 'Failed Tests' <<<"$plain"; then
-    awk '/Failed Tests/ { on = 1 } on' <<<"$plain" | head -n 80
+    awk '/Failed Tests/ { on = 1 } on' <<<"$plain" | head -n 80 || true
   else
     tail -n 40 <<<"$plain"
   fi
