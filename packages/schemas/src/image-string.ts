@@ -12,27 +12,27 @@ export type ImageMediaType = (typeof IMAGE_MEDIA_TYPES)[number];
  */
 export const MAX_IMAGE_STRING_CHARS = base64Length(DEFAULT_LIMITS.maxImageBytes) + 64;
 
-/** 1 for the characters of the base64 alphabet (RFC 4648, not base64url), by char code. */
-const BASE64_ALPHABET = new Uint8Array(128);
-for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')
-  BASE64_ALPHABET[char.charCodeAt(0)] = 1;
+/** A character outside the base64 alphabet (RFC 4648, not base64url) and its padding. */
+const OUTSIDE_BASE64 = /[^A-Za-z0-9+/=]/;
 const EQUALS = 61;
 
 /**
- * Whether a string is base64: alphabet characters, then at most two "=". A loop over char codes
- * rather than /^[A-Za-z0-9+/]*={0,2}$/: every JSON ask's image runs through it (in the SDK and
- * twice in the server), and in a busy server it took about half the regular expression's time
- * (50 against 90 us for a 17 kB string).
+ * Whether a string is base64: alphabet characters, then at most two "=". One search for a
+ * character outside the alphabet, then a look at where "=" is: every JSON ask's image runs
+ * through it (in the SDK, and in the server), and it took 19 against 51 us for a 23 kB string
+ * and 0.44 against 0.50-0.74 ms for a 303 kB one, measured against a loop over char codes
+ * (which had itself halved /^[A-Za-z0-9+/]*={0,2}$/'s time).
  */
 function isBase64(value: string): boolean {
-  let end = value.length;
-  if (end > 0 && value.charCodeAt(end - 1) === EQUALS) end--;
-  if (end > 0 && value.charCodeAt(end - 1) === EQUALS) end--;
-  for (let i = 0; i < end; i++) {
-    const code = value.charCodeAt(i);
-    if (code > 127 || BASE64_ALPHABET[code] === 0) return false;
-  }
-  return true;
+  if (OUTSIDE_BASE64.test(value)) return false;
+  const firstEquals = value.indexOf('=');
+  if (firstEquals === -1) return true;
+  const length = value.length;
+  // "=" only as the last character, or the last two
+  return (
+    firstEquals === length - 1 ||
+    (firstEquals === length - 2 && value.charCodeAt(length - 1) === EQUALS)
+  );
 }
 const DATA_URL = /^data:([a-z0-9.+-]+\/[a-z0-9.+-]+)(?:;[^,]*)?;base64,/i;
 

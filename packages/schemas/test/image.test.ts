@@ -17,6 +17,8 @@ describe('ImageInputSchema', () => {
     expect(ImageInputSchema.safeParse('iVBORw0KGgo').success).toBe(true);
     expect(ImageInputSchema.safeParse('iVBORw0K\nGgo=').success).toBe(true);
     expect(ImageInputSchema.safeParse('aA==').success).toBe(true);
+    expect(ImageInputSchema.safeParse('aAb=').success).toBe(true);
+    expect(ImageInputSchema.safeParse('aA=').success).toBe(true);
     expect(ImageInputSchema.safeParse('+/09azAZ').success).toBe(true);
   });
 
@@ -26,6 +28,9 @@ describe('ImageInputSchema', () => {
     ['impossible length', 'abcde'],
     ['padding inside', 'ab=cdefg'],
     ['three padding characters', 'a==='],
+    ['padding in two places', 'ab=c=d=='],
+    ['padding first', '=abc'],
+    ['one padding character before the last', 'abc=d'],
     ['the base64url alphabet', 'ab-_'],
     ['a character beyond ASCII', 'abcé'],
     ['a bad character beside a line break', 'iVBO\nRw0K!Ggo='],

@@ -263,7 +263,10 @@ export class AskPipeline {
       }
       return stored;
     }
-    return parseImageString(call.image.value, maxImageBytes);
+    return parseImageString(call.image.value, {
+      maxBytes: maxImageBytes,
+      checked: call.image.checked === true,
+    });
   }
 
   /** The prefix-cache key of this ask, or undefined when the engine caches nothing or the ask opts out. */

@@ -88,7 +88,7 @@ async function askCallOf(request: FastifyRequest, signal: AbortSignal): Promise<
   const options = (request.body as { options?: unknown }).options;
   return {
     fields,
-    image: { kind: 'base64', value: image },
+    image: { kind: 'base64', value: image, checked: true },
     explicitMaxTokens: hasExplicitMaxTokens(options),
     requestId,
     signal,

@@ -1,9 +1,12 @@
 import type { AskFields, AskResponse, ImageUploadResponse, ServerInfo } from '@magma-som/schemas';
 import type { JobsApi } from '../jobs/jobs-api.js';
 
-/** The image of an ask: a base64 string (JSON path) or raw file bytes (upload path). */
+/**
+ * The image of an ask: a base64 string (JSON path) or raw file bytes (upload path). `checked`:
+ * the string passed the contract's ImageInputSchema, so its base64 is not checked again.
+ */
 export type AskImageSource =
-  | { readonly kind: 'base64'; readonly value: string }
+  | { readonly kind: 'base64'; readonly value: string; readonly checked?: boolean }
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
 
 /** One ask as the pipeline takes it, whichever procedure it came through. */

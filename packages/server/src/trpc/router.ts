@@ -33,7 +33,7 @@ function jsonCall(
   const { image, ...fields } = input;
   return {
     fields,
-    image: { kind: 'base64', value: image },
+    image: { kind: 'base64', value: image, checked: true },
     requestId: ctx.requestId,
     signal: ctx.signal,
     explicitMaxTokens: ctx.explicitMaxTokens,

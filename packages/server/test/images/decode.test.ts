@@ -259,12 +259,49 @@ describe('parseImageString', () => {
   });
 
   it('refuses a payload over maxBytes before decoding it', () => {
-    expect(() => parseImageString(base64, 7)).toThrow(ImageError);
+    expect(() => parseImageString(base64, { maxBytes: 7 })).toThrow(ImageError);
     try {
-      parseImageString(base64, 7);
+      parseImageString(base64, { maxBytes: 7 });
     } catch (error) {
       expect((error as ImageError).code).toBe('PAYLOAD_TOO_LARGE');
     }
-    expect(parseImageString(base64, 8).length).toBe(8);
+    expect(parseImageString(base64, { maxBytes: 8 }).length).toBe(8);
+  });
+
+  describe('a string the schema already checked', () => {
+    const checked = { checked: true } as const;
+
+    it('decodes plain base64, data URLs, unpadded and line-wrapped payloads as the full parse does', () => {
+      const unpadded = base64.replace(/=+$/, '');
+      const wrapped = `${base64.slice(0, 4)}\r\n${base64.slice(4)}`;
+      for (const value of [
+        base64,
+        `data:image/png;base64,${base64}`,
+        `data:image/jpeg;name=a.jpg;base64,${base64}`,
+        unpadded,
+        wrapped,
+      ]) {
+        expect(Array.from(parseImageString(value, checked)), value).toEqual(
+          Array.from(parseImageString(value)),
+        );
+      }
+    });
+
+    it('skips the alphabet check (the schema made it), so its result on unchecked garbage differs', () => {
+      // what the flag promises: no second pass; the full parse refuses the same string
+      expect(() => parseImageString('ab!c', checked)).not.toThrow();
+      expect(() => parseImageString('ab!c')).toThrow(ImageError);
+    });
+
+    it('sizes a line-wrapped payload without its line breaks', () => {
+      const big = new Uint8Array(300).map((_, i) => i);
+      const lines = Buffer.from(big)
+        .toString('base64')
+        .match(/.{1,76}/g)!
+        .join('\r\n');
+      // 400 characters of base64 plus 10 line breaks: a naive estimate says 307 bytes
+      expect(parseImageString(lines, { ...checked, maxBytes: 300 }).length).toBe(300);
+      expect(() => parseImageString(lines, { ...checked, maxBytes: 299 })).toThrow(/300 bytes/);
+    });
   });
 });
