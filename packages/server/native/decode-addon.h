@@ -1,5 +1,5 @@
 // What the two decoder addons (jpeg-decode.c, png-decode.c) share: the arguments of
-// decode(bytes, maxPixels), its results, and the module's one export. Each addon is built on
+// decode(bytes, maxPixels, into?), its results, and the module's one export. Each addon is built on
 // its own from its .c file, which includes this.
 
 #ifndef MAGMA_DECODE_ADDON_H
@@ -13,12 +13,17 @@ struct decode_args {
   const unsigned char *bytes;
   size_t length;
   double max_pixels;
+  // The caller's buffer to decode into when it is large enough (NULL: none given).
+  napi_value into;
+  void *into_data;
+  size_t into_length;
 };
 
-// Reads decode(bytes: Uint8Array, maxPixels: number); false after throwing a TypeError.
+// Reads decode(bytes: Uint8Array, maxPixels: number, into?: ArrayBuffer); false after throwing
+// a TypeError.
 static bool read_decode_args(napi_env env, napi_callback_info call, struct decode_args *args) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   if (napi_get_cb_info(env, call, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
     napi_throw_type_error(env, NULL, "decode(bytes, maxPixels)");
     return false;
@@ -37,7 +42,35 @@ static bool read_decode_args(napi_env env, napi_callback_info call, struct decod
     napi_throw_type_error(env, NULL, "decode(bytes: Uint8Array, maxPixels: number)");
     return false;
   }
+  args->into = NULL;
+  args->into_data = NULL;
+  args->into_length = 0;
+  napi_valuetype into_type = napi_undefined;
+  if (argc >= 3) napi_typeof(env, argv[2], &into_type);
+  if (into_type != napi_undefined) {
+    bool is_array_buffer = false;
+    napi_is_arraybuffer(env, argv[2], &is_array_buffer);
+    if (!is_array_buffer) {
+      napi_throw_type_error(env, NULL, "into must be an ArrayBuffer");
+      return false;
+    }
+    args->into = argv[2];
+    // a detached buffer reads as empty, so it is never written to
+    napi_get_arraybuffer_info(env, argv[2], &args->into_data, &args->into_length);
+  }
   return true;
+}
+
+// Where the RGB rows go: the caller's buffer when it holds `size` bytes, else a new one.
+// False when a new one could not be made (the pending exception reaches the caller).
+static bool pixel_buffer(napi_env env, const struct decode_args *args, size_t size, void **pixels,
+                         napi_value *buffer) {
+  if (args->into != NULL && args->into_data != NULL && args->into_length >= size) {
+    *pixels = args->into_data;
+    *buffer = args->into;
+    return true;
+  }
+  return napi_create_arraybuffer(env, size, pixels, buffer) == napi_ok;
 }
 
 // null: "not for this decoder, ask sharp".
@@ -47,7 +80,8 @@ static napi_value null_value(napi_env env) {
   return result;
 }
 
-// { width, height, data } around the ArrayBuffer the RGB rows were written into.
+// { width, height, data } around the ArrayBuffer the RGB rows were written into (the caller's
+// `into` when it was used: the rows are then its first width * height * 3 bytes).
 static napi_value decoded_image(napi_env env, unsigned width, unsigned height, napi_value data) {
   napi_value object, width_value, height_value;
   napi_create_object(env, &object);

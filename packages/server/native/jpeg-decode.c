@@ -101,7 +101,7 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   size_t stride = (size_t)info.output_width * 3;
   void *pixels;
   napi_value buffer;
-  if (napi_create_arraybuffer(env, stride * info.output_height, &pixels, &buffer) != napi_ok) {
+  if (!pixel_buffer(env, &args, stride * info.output_height, &pixels, &buffer)) {
     jpeg_destroy_decompress(&info);
     return NULL; // the pending exception (out of memory) reaches the caller
   }

@@ -96,7 +96,7 @@ static napi_value decode(napi_env env, napi_callback_info call) {
   size_t stride = (size_t)width * 3;
   void *pixels;
   napi_value buffer;
-  if (napi_create_arraybuffer(env, stride * height, &pixels, &buffer) != napi_ok) {
+  if (!pixel_buffer(env, &args, stride * height, &pixels, &buffer)) {
     png_destroy_read_struct(&png, &info, NULL);
     return NULL; // the pending exception (out of memory) reaches the caller
   }

@@ -5,6 +5,7 @@ import { encodeImage } from '../images/encode.js';
 import { ImageError } from '../images/errors.js';
 import type { ImageErrorCode } from '../images/errors.js';
 import type { MarkSizing } from '../images/mark-sizing.js';
+import type { PixelScratch } from '../images/pixel-scratch.js';
 import type { MarkBox, RgbImage } from '../images/types.js';
 import { preprocessImage } from '../engine/image-processor.js';
 import type { ProcessedImage, ProcessorSettings } from '../engine/image-processor.js';
@@ -43,10 +44,18 @@ export type ImageTaskResult =
   | { readonly ok: true; readonly output: ImageTaskOutput }
   | { readonly ok: false; readonly code: ImageErrorCode; readonly message: string };
 
-export async function runImageTask(task: ImageTask): Promise<ImageTaskResult> {
+/**
+ * `scratch`: a buffer the decoders may reuse across tasks (the image pool's workers keep one);
+ * nothing of it leaves the task, the output's pixels are always in buffers of their own.
+ */
+export async function runImageTask(
+  task: ImageTask,
+  scratch?: PixelScratch,
+): Promise<ImageTaskResult> {
   try {
-    const { image, decoder } = await decodePixels(task.bytes, task.limits, task.header);
-    // the decoder's buffer is this task's own: the marks go straight into it, no full-image copy.
+    const { image, decoder } = await decodePixels(task.bytes, task.limits, task.header, scratch);
+    // the decoder's buffer (or the scratch) is this task's: the marks go straight into it, no
+    // full-image copy.
     drawMarksInPlace(image, task.marks, task.sizing);
     const markedImage =
       task.markedImageFormat !== undefined

@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { pixelBufferOf } from '../engine/image-processor.js';
+import { PixelScratch } from '../images/pixel-scratch.js';
 import { runImageTask } from './task.js';
 import type { ImageTask, ImageTaskResult } from './task.js';
 
@@ -9,14 +10,31 @@ import type { ImageTask, ImageTaskResult } from './task.js';
 
 /** Images from this size on are collected right after their task (a 4 MP image is 12 MB decoded). */
 const COLLECT_FROM_PIXELS = 4_000_000;
+/** The scratch buffer is let go after this long without a task. */
+const SCRATCH_IDLE_MS = 2000;
 
 // sharp's decoded pixels live outside V8's heap, and V8 does not count them: a worker that
 // allocates little JavaScript would hold several 100 MB images until some later collection
-// (measured: one 36 MP image stayed resident after its task, 108 MB). So after a large
-// image's task the worker collects at once; a full collection of this small heap costs about
-// a millisecond against the hundreds a large decode takes.
+// (measured: one 36 MP image stayed resident after its task, 108 MB). So after a large image
+// that sharp decoded the worker collects at once. The native decoders write into the worker's
+// scratch buffer instead (images/pixel-scratch.ts): no allocation and no collection per image,
+// one collection when the scratch goes after a pause.
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
+
+const scratch = new PixelScratch();
+let scratchTimer: ReturnType<typeof setTimeout> | undefined;
+
+function releaseScratchWhenIdle(): void {
+  clearTimeout(scratchTimer);
+  scratchTimer = setTimeout(() => {
+    const large = scratch.heldBytes >= COLLECT_FROM_PIXELS * 3;
+    scratch.release();
+    if (large) collect();
+  }, SCRATCH_IDLE_MS);
+  // an idle worker must not keep the process alive
+  scratchTimer.unref();
+}
 
 /**
  * The result with its buffers moved, not copied, to the calling thread: the preprocessed crops
@@ -32,11 +50,14 @@ function movedResult(result: ImageTaskResult): unknown {
 }
 
 export default async function runImageTaskThenCollect(task: ImageTask): Promise<unknown> {
-  const large = task.header.width * task.header.height >= COLLECT_FROM_PIXELS;
-  // Before too: a previous image whose release was still pending goes before this one decodes.
-  if (large) collect();
-  const result = await runImageTask(task);
-  // Once the task's frame is gone, so its pixels are unreachable.
-  if (large) setImmediate(collect);
-  return movedResult(result);
+  clearTimeout(scratchTimer);
+  try {
+    const result = await runImageTask(task, scratch);
+    // Once the task's frame is gone, so are a sharp-decoded image's pixels.
+    const large = task.header.width * task.header.height >= COLLECT_FROM_PIXELS;
+    if (large && result.ok && result.output.decoder === 'sharp') setImmediate(collect);
+    return movedResult(result);
+  } finally {
+    releaseScratchWhenIdle();
+  }
 }

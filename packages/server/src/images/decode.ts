@@ -4,6 +4,7 @@ import { decodeNative } from './native-decoders.js';
 import type { NativeDecoder } from './native-decoders.js';
 import { ImageError } from './errors.js';
 import { hasAscii, plainImageSize } from './plain-header.js';
+import type { PixelScratch } from './pixel-scratch.js';
 import type { RgbImage } from './types.js';
 
 export { ImageError } from './errors.js';
@@ -147,17 +148,20 @@ function checkDecodedSize(
  * applied, transparency flattened onto white. Refuses files over `maxBytes` before reading
  * them and images over `maxPixels` from their header, so a small file declaring a huge
  * image is never decoded. `header` (from readImageHeader) skips reading the header again.
- * The pixels are the decoder's own buffer (sharp's is not transferable): use decodeImage for
- * one that is.
+ * The pixels are the decoder's own buffer (sharp's is not transferable), or for the native
+ * decoders the start of `scratch`'s buffer when one is given: use decodeImage for a buffer of
+ * their own.
  */
 export async function decodePixels(
   bytes: Uint8Array,
   limits: DecodeLimits,
   header?: ImageHeader,
+  scratch?: PixelScratch,
 ): Promise<DecodedImage> {
   const { format, width, height } = header ?? (await readImageHeader(bytes, limits));
   if ((format === 'jpeg' || format === 'png') && limits.imageDecoder !== 'sharp') {
-    const native = decodeNative(format, bytes, limits.maxPixels);
+    const into = scratch?.bufferFor(width * height * 3);
+    const native = decodeNative(format, bytes, limits.maxPixels, into);
     if (native !== undefined) {
       const { image, decoder } = native;
       checkDecodedSize(image, header);

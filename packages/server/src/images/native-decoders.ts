@@ -14,6 +14,7 @@ interface NativeAddon {
   decode(
     bytes: Uint8Array,
     maxPixels: number,
+    into?: ArrayBuffer,
   ): { width: number; height: number; data: ArrayBuffer } | null;
 }
 
@@ -40,18 +41,19 @@ export function nativeDecoderStatus(format: NativeFormat): {
  * Decodes a JPEG or PNG to RGB, or answers undefined when it is sharp's to do: no addon, or a
  * file sharp might treat differently (EXIF, ICC or gamma data, CMYK, 12- or 16-bit samples,
  * interlaced or translucent PNGs) or that the library reports anything about, warnings
- * included (sharp then gives its own result or error). The pixels are in an exactly sized,
- * transferable buffer of their own.
+ * included (sharp then gives its own result or error). The pixels are at the start of `into`
+ * when it is given and large enough, else in an exactly sized, transferable buffer of their own.
  */
 export function decodeNative(
   format: NativeFormat,
   bytes: Uint8Array,
   maxPixels: number,
+  into?: ArrayBuffer,
 ): { readonly image: RgbImage; readonly decoder: NativeDecoder } | undefined {
-  const decoded = loaded[format].addon?.decode(bytes, maxPixels);
+  const decoded = loaded[format].addon?.decode(bytes, maxPixels, into);
   if (decoded === undefined || decoded === null) return undefined;
   const image = {
-    data: new Uint8Array(decoded.data),
+    data: new Uint8Array(decoded.data, 0, decoded.width * decoded.height * 3),
     width: decoded.width,
     height: decoded.height,
   };

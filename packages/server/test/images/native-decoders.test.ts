@@ -259,3 +259,50 @@ describe('native PNG decoder', () => {
     expect(decodePngDirect(file, 400 * 300)?.width).toBe(400);
   });
 });
+
+describe("decoding into a buffer the caller keeps (the image worker's scratch)", () => {
+  const formats = [
+    ['jpeg', (s: Sharp) => s.jpeg({ quality: 85 })],
+    ['png', (s: Sharp) => s.png()],
+  ] as const;
+
+  it.each(formats)(
+    '%s: writes the pixels at the start of a large enough buffer, the same as a buffer of their own',
+    async (format, encode) => {
+      const file = await encode(scene(300, 200, 31)).toBuffer();
+      const own = decodeNative(format, file, LIMITS.maxPixels)!.image;
+      const into = new ArrayBuffer(300 * 200 * 3 + 4096);
+      new Uint8Array(into).fill(7); // stale bytes from an earlier image must not matter
+      const reused = decodeNative(format, file, LIMITS.maxPixels, into)!.image;
+      expect(reused.data.buffer).toBe(into);
+      expect(reused.data.byteOffset).toBe(0);
+      expect(reused.data.length).toBe(300 * 200 * 3);
+      expect(Buffer.compare(reused.data, own.data)).toBe(0);
+    },
+  );
+
+  it.each(formats)(
+    '%s: makes a buffer of its own when the one given is too small or detached',
+    async (format, encode) => {
+      const file = await encode(scene(120, 90, 32)).toBuffer();
+      const small = new ArrayBuffer(120 * 90 * 3 - 1);
+      const decoded = decodeNative(format, file, LIMITS.maxPixels, small)!.image;
+      expect(decoded.data.buffer).not.toBe(small);
+      expect(decoded.data.buffer.byteLength).toBe(120 * 90 * 3);
+      expect(new Uint8Array(small).every((v) => v === 0)).toBe(true); // not written to
+      const detached = new ArrayBuffer(120 * 90 * 3);
+      structuredClone(detached, { transfer: [detached] });
+      expect(decodeNative(format, file, LIMITS.maxPixels, detached)!.image.data.length).toBe(
+        120 * 90 * 3,
+      );
+    },
+  );
+
+  it('takes only an ArrayBuffer to decode into', async () => {
+    const file = await scene(40, 30, 33).jpeg().toBuffer();
+    const view = new Uint8Array(40 * 30 * 3);
+    expect(() =>
+      decodeNative('jpeg', file, LIMITS.maxPixels, view as unknown as ArrayBuffer),
+    ).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,73 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { runImageTask } from '../../src/image-pool/task.js';
+import type { ImageTask } from '../../src/image-pool/task.js';
+import { readImageHeader } from '../../src/images/decode.js';
+import { PixelScratch } from '../../src/images/pixel-scratch.js';
+import { isProcessedImage } from '../../src/engine/image-processor.js';
+import { createRng, randomScene, renderScene } from '../../../../tools/scenes/index.js';
+
+// The image worker decodes every JPEG and PNG into one reused buffer (images/pixel-scratch.ts).
+// Whatever the previous image left in it, each task's output must be what a fresh decode gives.
+
+const LIMITS = { maxBytes: 50_000_000, maxPixels: 50_000_000 };
+const SIZING = { labelTextHeight: 16, outlineWidth: 2 };
+
+async function taskFor(width: number, height: number, seed: number, format: 'jpeg' | 'png') {
+  const spec = randomScene(createRng(seed), { width, height, minShapes: 3, maxShapes: 5 });
+  const pixels = renderScene(spec);
+  const raw = sharp(pixels.data, { raw: { width, height, channels: 3 } });
+  const bytes = new Uint8Array(await (format === 'png' ? raw.png() : raw.jpeg()).toBuffer());
+  const task: ImageTask = {
+    bytes,
+    limits: LIMITS,
+    header: await readImageHeader(bytes, LIMITS),
+    marks: [{ label: 1, x1: 4, y1: 4, x2: Math.floor(width / 2), y2: Math.floor(height / 2) }],
+    sizing: SIZING,
+    processor: {
+      cropSize: 128,
+      maxCrops: 4,
+      imageMean: [0.48145466, 0.4578275, 0.40821073],
+      imageStd: [0.26862954, 0.26130258, 0.27577711],
+    },
+  };
+  return task;
+}
+
+function crops(result: Awaited<ReturnType<typeof runImageTask>>): Float32Array {
+  if (!result.ok) throw new Error(result.message);
+  const image = result.output.image;
+  if (!isProcessedImage(image)) throw new Error('expected crops');
+  return image.pixelValues;
+}
+
+describe('PixelScratch', () => {
+  it('keeps one buffer, grows it when an image needs more, and lets it go', () => {
+    const scratch = new PixelScratch();
+    const first = scratch.bufferFor(1000);
+    expect(scratch.bufferFor(800)).toBe(first);
+    const grown = scratch.bufferFor(5000);
+    expect(grown).not.toBe(first);
+    expect(scratch.heldBytes).toBe(5000);
+    scratch.release();
+    expect(scratch.heldBytes).toBe(0);
+  });
+
+  it('gives each task of a sequence the crops a fresh decode gives, whatever came before', async () => {
+    const scratch = new PixelScratch();
+    const tasks = [
+      await taskFor(640, 480, 1, 'jpeg'),
+      await taskFor(200, 150, 2, 'png'), // smaller: the scratch's tail still holds the first image
+      await taskFor(800, 300, 3, 'jpeg'),
+      await taskFor(200, 150, 2, 'png'), // again, after a larger one
+    ];
+    for (const task of tasks) {
+      const reused = crops(await runImageTask(task, scratch));
+      const fresh = crops(await runImageTask(task));
+      expect(Buffer.compare(Buffer.from(reused.buffer), Buffer.from(fresh.buffer))).toBe(0);
+      // the output never is the scratch itself: it leaves the worker
+      expect(reused.buffer).not.toBe(scratch.bufferFor(0));
+    }
+    expect(scratch.heldBytes).toBe(640 * 480 * 3);
+  });
+});
