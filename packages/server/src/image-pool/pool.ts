@@ -27,6 +27,12 @@ function workerFile(): string {
   throw new Error(`image worker entry not found beside ${fileURLToPath(here)}`);
 }
 
+/** What each worker is started with. */
+export interface ImageWorkerData {
+  /** Most bytes the worker's scratch buffer holds (images/pixel-scratch.ts). */
+  readonly scratchMaxBytes: number;
+}
+
 export interface ImagePoolOptions {
   /** Worker threads. */
   readonly threads: number;
@@ -51,6 +57,11 @@ export class ImagePool {
       // One task per thread: the budget, not the pool, decides how many images are in flight.
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
+      // RGB bytes of this thread's share of the budget: what every scratch holds, together, is
+      // at most what the budget lets into work at once.
+      workerData: {
+        scratchMaxBytes: Math.floor(options.pixelBudget / this.size) * 3,
+      } satisfies ImageWorkerData,
     });
   }
 

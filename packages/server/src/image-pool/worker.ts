@@ -1,10 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { pixelBufferOf } from '../engine/image-processor.js';
 import { PixelScratch } from '../images/pixel-scratch.js';
 import { runImageTask } from './task.js';
 import type { ImageTask, ImageTaskResult } from './task.js';
+import type { ImageWorkerData } from './pool.js';
 
 // The image pool's worker entry (piscina calls the default export once per task).
 
@@ -13,16 +14,19 @@ const COLLECT_FROM_PIXELS = 4_000_000;
 /** The scratch buffer is let go after this long without a task. */
 const SCRATCH_IDLE_MS = 2000;
 
-// sharp's decoded pixels live outside V8's heap, and V8 does not count them: a worker that
-// allocates little JavaScript would hold several 100 MB images until some later collection
-// (measured: one 36 MP image stayed resident after its task, 108 MB). So after a large image
-// that sharp decoded the worker collects at once. The native decoders write into the worker's
-// scratch buffer instead (images/pixel-scratch.ts): no allocation and no collection per image,
-// one collection when the scratch goes after a pause.
+// Decoded pixels live outside V8's heap, and V8 does not count sharp's: a worker that allocates
+// little JavaScript would hold several 100 MB images until some later collection (measured:
+// one 36 MP image stayed resident after its task, 108 MB). So after a large image in a buffer
+// of its own the worker collects at once. The native decoders write into the worker's scratch
+// buffer instead (images/pixel-scratch.ts): no allocation and no collection per image, one
+// collection when the scratch goes after a pause. The scratch holds at most this worker's
+// share of the pool's pixel budget (ImagePool), so all workers' scratches together hold no
+// more than the budget lets into work at once.
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
-const scratch = new PixelScratch();
+const { scratchMaxBytes } = workerData as ImageWorkerData;
+const scratch = new PixelScratch(scratchMaxBytes);
 let scratchTimer: ReturnType<typeof setTimeout> | undefined;
 
 function releaseScratchWhenIdle(): void {
@@ -53,9 +57,10 @@ export default async function runImageTaskThenCollect(task: ImageTask): Promise<
   clearTimeout(scratchTimer);
   try {
     const result = await runImageTask(task, scratch);
-    // Once the task's frame is gone, so are a sharp-decoded image's pixels.
-    const large = task.header.width * task.header.height >= COLLECT_FROM_PIXELS;
-    if (large && result.ok && result.output.decoder === 'sharp') setImmediate(collect);
+    // Once the task's frame is gone, so are the pixels of an image not in the scratch.
+    const pixels = task.header.width * task.header.height;
+    const inScratch = result.ok && result.output.decoder !== 'sharp' && scratch.fits(pixels * 3);
+    if (pixels >= COLLECT_FROM_PIXELS && !inScratch) setImmediate(collect);
     return movedResult(result);
   } finally {
     releaseScratchWhenIdle();

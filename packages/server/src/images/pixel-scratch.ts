@@ -8,8 +8,20 @@
 export class PixelScratch {
   private buffer: ArrayBuffer | undefined;
 
-  /** A buffer of at least `bytes`: the one held, or a new one (then held) if that is smaller. */
-  bufferFor(bytes: number): ArrayBuffer {
+  /** `maxBytes`: the most it holds; a larger image gets a buffer of its own. */
+  constructor(readonly maxBytes = Number.POSITIVE_INFINITY) {}
+
+  /** Whether an image of `bytes` is decoded into the scratch. */
+  fits(bytes: number): boolean {
+    return bytes <= this.maxBytes;
+  }
+
+  /**
+   * A buffer of at least `bytes`: the one held, or a new one (then held) if that is smaller;
+   * undefined when `bytes` is over maxBytes.
+   */
+  bufferFor(bytes: number): ArrayBuffer | undefined {
+    if (!this.fits(bytes)) return undefined;
     if (this.buffer === undefined || this.buffer.byteLength < bytes) {
       this.buffer = undefined; // the old one can go before the new one is allocated
       this.buffer = new ArrayBuffer(bytes);

@@ -98,6 +98,43 @@ describe('image pool', () => {
     expect((await pool.run(await taskFor(await sidewaysJpeg()), signal)).decoder).toBe('sharp');
   });
 
+  it("decodes image after image into one thread's scratch buffer, each with the crops sharp gives", async () => {
+    // one thread whose share of the budget holds these images: the native decoder writes into
+    // its scratch every time, over what the previous, larger or smaller, image left there
+    const single = new ImagePool({ threads: 1, pixelBudget: 400 * 300 });
+    try {
+      const signal = new AbortController().signal;
+      const jpeg = async (width: number, height: number, seed: number) => {
+        const data = Buffer.alloc(width * height * 3);
+        for (let i = 0; i < data.length; i++) data[i] = (i * seed + (i >> 6)) & 0xff;
+        return new Uint8Array(
+          await sharp(data, { raw: { width, height, channels: 3 } })
+            .jpeg()
+            .toBuffer(),
+        );
+      };
+      for (const [width, height, seed] of [
+        [400, 300, 13],
+        [240, 120, 7],
+        [400, 300, 29],
+        [240, 120, 7],
+      ] as const) {
+        const task = await taskFor(await jpeg(width, height, seed));
+        const direct = await single.run(task, signal);
+        const viaSharp = await single.run(
+          { ...task, limits: { ...task.limits, imageDecoder: 'sharp' } },
+          signal,
+        );
+        expect(direct.decoder).toBe('libjpeg');
+        const pixels = (out: typeof direct) =>
+          Buffer.from((out.image as ProcessedImage).pixelValues.buffer);
+        expect(pixels(direct).equals(pixels(viaSharp)), `${width}x${height}`).toBe(true);
+      }
+    } finally {
+      await single.close();
+    }
+  });
+
   it('returns the marked pixels when no processor is given', async () => {
     const bytes = await sidewaysJpeg();
     const { processor: _unused, ...task } = await taskFor(bytes);

@@ -53,6 +53,23 @@ describe('PixelScratch', () => {
     expect(scratch.heldBytes).toBe(0);
   });
 
+  it('holds no more than its limit: a larger image gets a buffer of its own', async () => {
+    const scratch = new PixelScratch(200 * 150 * 3);
+    expect(scratch.fits(200 * 150 * 3)).toBe(true);
+    expect(scratch.bufferFor(200 * 150 * 3 + 1)).toBeUndefined();
+    const large = await taskFor(640, 480, 4, 'jpeg');
+    const reused = crops(await runImageTask(large, scratch));
+    expect(scratch.heldBytes).toBe(0);
+    expect(
+      Buffer.compare(
+        Buffer.from(reused.buffer),
+        Buffer.from(crops(await runImageTask(large)).buffer),
+      ),
+    ).toBe(0);
+    await runImageTask(await taskFor(200, 150, 5, 'png'), scratch);
+    expect(scratch.heldBytes).toBe(200 * 150 * 3);
+  });
+
   it('gives each task of a sequence the crops a fresh decode gives, whatever came before', async () => {
     const scratch = new PixelScratch();
     const tasks = [
