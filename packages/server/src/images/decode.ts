@@ -149,8 +149,8 @@ function checkDecodedSize(
  * them and images over `maxPixels` from their header, so a small file declaring a huge
  * image is never decoded. `header` (from readImageHeader) skips reading the header again.
  * The pixels are the decoder's own buffer (sharp's is not transferable), or for the native
- * decoders the start of `scratch`'s buffer when one is given: use decodeImage for a buffer of
- * their own.
+ * decoders the start of `scratch`'s buffer, which keeps theirs when it was too small: use
+ * decodeImage for a buffer of their own.
  */
 export async function decodePixels(
   bytes: Uint8Array,
@@ -160,10 +160,10 @@ export async function decodePixels(
 ): Promise<DecodedImage> {
   const { format, width, height } = header ?? (await readImageHeader(bytes, limits));
   if ((format === 'jpeg' || format === 'png') && limits.imageDecoder !== 'sharp') {
-    const into = scratch?.bufferFor(width * height * 3);
-    const native = decodeNative(format, bytes, limits.maxPixels, into);
+    const native = decodeNative(format, bytes, limits.maxPixels, scratch?.held);
     if (native !== undefined) {
       const { image, decoder } = native;
+      scratch?.keep(image.data.buffer as ArrayBuffer);
       checkDecodedSize(image, header);
       return { image, format, width: image.width, height: image.height, decoder };
     }

@@ -3,30 +3,28 @@
 // garbage collection to give it back (V8 frees an ArrayBuffer's memory only when it collects
 // it), and on 2 cores those collections' helper threads and the kernel's address-space lock
 // took turns with the event loop. One buffer, reused while images keep coming and dropped
-// after a pause, does neither.
+// after a pause, does neither. It grows by keeping the decoder's own buffer when an image did
+// not fit, so nothing is allocated for an image the native decoders leave to sharp.
 
 export class PixelScratch {
   private buffer: ArrayBuffer | undefined;
 
-  /** `maxBytes`: the most it holds; a larger image gets a buffer of its own. */
+  /** `maxBytes`: the most it holds; a larger image keeps a buffer of its own. */
   constructor(readonly maxBytes = Number.POSITIVE_INFINITY) {}
 
-  /** Whether an image of `bytes` is decoded into the scratch. */
+  /** Whether an image of `bytes` ends up in the scratch. */
   fits(bytes: number): boolean {
     return bytes <= this.maxBytes;
   }
 
-  /**
-   * A buffer of at least `bytes`: the one held, or a new one (then held) if that is smaller;
-   * undefined when `bytes` is over maxBytes.
-   */
-  bufferFor(bytes: number): ArrayBuffer | undefined {
-    if (!this.fits(bytes)) return undefined;
-    if (this.buffer === undefined || this.buffer.byteLength < bytes) {
-      this.buffer = undefined; // the old one can go before the new one is allocated
-      this.buffer = new ArrayBuffer(bytes);
-    }
+  /** The buffer held, for a decoder to write into when it is large enough. */
+  get held(): ArrayBuffer | undefined {
     return this.buffer;
+  }
+
+  /** Keeps a decoder's own buffer as the scratch when it fits and is larger than the one held. */
+  keep(buffer: ArrayBuffer): void {
+    if (this.fits(buffer.byteLength) && buffer.byteLength > this.heldBytes) this.buffer = buffer;
   }
 
   /** Bytes held now. */

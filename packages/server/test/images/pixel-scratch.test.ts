@@ -44,19 +44,41 @@ function crops(result: Awaited<ReturnType<typeof runImageTask>>): Float32Array {
 describe('PixelScratch', () => {
   it('keeps one buffer, grows it when an image needs more, and lets it go', () => {
     const scratch = new PixelScratch();
-    const first = scratch.bufferFor(1000);
-    expect(scratch.bufferFor(800)).toBe(first);
-    const grown = scratch.bufferFor(5000);
-    expect(grown).not.toBe(first);
+    const first = new ArrayBuffer(1000);
+    scratch.keep(first);
+    scratch.keep(new ArrayBuffer(800)); // smaller: the one held stays
+    expect(scratch.held).toBe(first);
+    const grown = new ArrayBuffer(5000);
+    scratch.keep(grown);
+    expect(scratch.held).toBe(grown);
     expect(scratch.heldBytes).toBe(5000);
     scratch.release();
+    expect(scratch.heldBytes).toBe(0);
+  });
+
+  it('does not grow for an image the native decoders leave to sharp', async () => {
+    const scratch = new PixelScratch();
+    const pixels = Buffer.alloc(320 * 240 * 3, 90);
+    const sideways = new Uint8Array(
+      await sharp(pixels, { raw: { width: 320, height: 240, channels: 3 } })
+        .jpeg()
+        .withMetadata({ orientation: 6 })
+        .toBuffer(),
+    );
+    const task = { ...(await taskFor(320, 240, 6, 'jpeg')), bytes: sideways };
+    const result = await runImageTask(
+      { ...task, header: await readImageHeader(sideways, LIMITS) },
+      scratch,
+    );
+    expect(result.ok && result.output.decoder).toBe('sharp');
     expect(scratch.heldBytes).toBe(0);
   });
 
   it('holds no more than its limit: a larger image gets a buffer of its own', async () => {
     const scratch = new PixelScratch(200 * 150 * 3);
     expect(scratch.fits(200 * 150 * 3)).toBe(true);
-    expect(scratch.bufferFor(200 * 150 * 3 + 1)).toBeUndefined();
+    scratch.keep(new ArrayBuffer(200 * 150 * 3 + 1));
+    expect(scratch.heldBytes).toBe(0);
     const large = await taskFor(640, 480, 4, 'jpeg');
     const reused = crops(await runImageTask(large, scratch));
     expect(scratch.heldBytes).toBe(0);
@@ -83,7 +105,7 @@ describe('PixelScratch', () => {
       const fresh = crops(await runImageTask(task));
       expect(Buffer.compare(Buffer.from(reused.buffer), Buffer.from(fresh.buffer))).toBe(0);
       // the output never is the scratch itself: it leaves the worker
-      expect(reused.buffer).not.toBe(scratch.bufferFor(0));
+      expect(reused.buffer).not.toBe(scratch.held);
     }
     expect(scratch.heldBytes).toBe(640 * 480 * 3);
   });
