@@ -2,6 +2,7 @@ import { BaselineServer } from '../baseline-server.js';
 import { askBody, baselineImages } from '../baseline-images.js';
 import type { BenchImage } from '../baseline-images.js';
 import type { BenchContext } from '../context.js';
+import { probeHealthDuringBursts } from '../health-probes.js';
 import { ServerHandle } from '../server-handle.js';
 import { percentile, round } from '../stats.js';
 import { ASKS, BURSTS, HEIGHT, MARKS, WIDTH, largeJpeg } from './large-images.js';
@@ -17,7 +18,6 @@ const ROUNDS = 4;
 const THROUGHPUT_ROUNDS = 2;
 const CONCURRENCY = 8;
 const PARITY_QUESTIONS = 3;
-const HEALTH_EVERY_MS = 20;
 const RSS_EVERY_MS = 50;
 
 interface Target {
@@ -308,28 +308,9 @@ async function largeImages(
   const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, target.rssMiB())), RSS_EVERY_MS);
   ours?.resetLoopDelay();
   const started = performance.now();
-  const healthMs: number[] = [];
-  const burstMax: number[] = [];
-  const outcomes: PromiseSettledResult<Answered>[] = [];
-  for (let burst = 0; burst < bursts; burst++) {
-    let done = false;
-    const runs = Promise.allSettled(Array.from({ length: asks }, () => ask(target, body))).finally(
-      () => (done = true),
-    );
-    let slowest = 0;
-    while (!done) {
-      const probe = performance.now();
-      await (await fetch(`${target.url}/health`)).arrayBuffer();
-      const probeMs = performance.now() - probe;
-      if (!done) {
-        healthMs.push(probeMs);
-        slowest = Math.max(slowest, probeMs);
-      }
-      await new Promise((resolve) => setTimeout(resolve, HEALTH_EVERY_MS));
-    }
-    outcomes.push(...(await runs));
-    burstMax.push(round(slowest));
-  }
+  const { healthMs, burstMaxMs, outcomes } = await probeHealthDuringBursts(target.url, bursts, () =>
+    Promise.allSettled(Array.from({ length: asks }, () => ask(target, body))),
+  );
   clearInterval(rssTimer);
   const loop = await ours?.readLoopDelay();
   const failed = outcomes.filter((o) => o.status === 'rejected');
@@ -340,7 +321,12 @@ async function largeImages(
     firstError: failed.length > 0 ? String(failed[0]!.reason) : undefined,
     seconds: round((performance.now() - started) / 1000, 1),
     healthProbes: healthMs.length,
-    healthMs: { p50: p(healthMs, 50), p99: p(healthMs, 99), max: p(healthMs, 100), burstMax },
+    healthMs: {
+      p50: p(healthMs, 50),
+      p99: p(healthMs, 99),
+      max: p(healthMs, 100),
+      burstMax: burstMaxMs,
+    },
     ...(loop ? { eventLoopMs: { p99: round(loop.p99), max: round(loop.max) } } : {}),
     rssMiB: { before: round(rssBefore, 1), peak: round(rssPeak, 1) },
   };

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import type { BenchContext } from '../context.js';
 import { withServer } from '../context.js';
 import { batchingOf } from '../settings.js';
+import { probeHealthDuringBursts } from '../health-probes.js';
 import { percentile, round } from '../stats.js';
 
 // Large images in flight: 8 concurrent asks, each with a 36-megapixel JPEG and 5 marks, while
@@ -17,7 +18,6 @@ export const ASKS = 8;
  * so one burst's p99 would be its slowest probe; five give about 150.
  */
 export const BURSTS = 5;
-const HEALTH_EVERY_MS = 20;
 const RSS_EVERY_MS = 50;
 
 export async function largeJpeg(): Promise<Buffer> {
@@ -59,39 +59,24 @@ export async function largeImages(context: BenchContext) {
 
     server.resetLoopDelay();
     const started = performance.now();
-    const healthMs: number[] = [];
-    const burstMaxMs: number[] = [];
-    const outcomes: PromiseSettledResult<unknown>[] = [];
-    for (let burst = 0; burst < (settings.quick ? 1 : BURSTS); burst++) {
-      let done = false;
-      const runs = Promise.allSettled(
-        Array.from({ length: asks }, () =>
-          client.ask({
-            image: jpeg,
-            marks: MARKS,
-            prompt: 'What colour is mark #2?',
-            options: { maxTokens: settings.maxTokens },
-            // every ask decodes its image: with the prefix cache, seven of the eight would wait
-            // for the first one's prefix and skip the image work this section measures
-            cache: false,
-          }),
+    const { healthMs, burstMaxMs, outcomes } = await probeHealthDuringBursts(
+      server.url,
+      settings.quick ? 1 : BURSTS,
+      () =>
+        Promise.allSettled(
+          Array.from({ length: asks }, () =>
+            client.ask({
+              image: jpeg,
+              marks: MARKS,
+              prompt: 'What colour is mark #2?',
+              options: { maxTokens: settings.maxTokens },
+              // every ask decodes its image: with the prefix cache, seven of the eight would wait
+              // for the first one's prefix and skip the image work this section measures
+              cache: false,
+            }),
+          ),
         ),
-      ).finally(() => (done = true));
-      let burstMax = 0;
-      while (!done) {
-        const probeStarted = performance.now();
-        const response = await fetch(`${server.url}/health`);
-        await response.arrayBuffer();
-        const probeMs = performance.now() - probeStarted;
-        if (!done) {
-          healthMs.push(probeMs);
-          burstMax = Math.max(burstMax, probeMs);
-        }
-        await new Promise((resolve) => setTimeout(resolve, HEALTH_EVERY_MS));
-      }
-      outcomes.push(...(await runs));
-      burstMaxMs.push(round(burstMax));
-    }
+    );
     const seconds = (performance.now() - started) / 1000;
     clearInterval(rssTimer);
     const loop = await server.readLoopDelay();
