@@ -98,6 +98,12 @@ nice -n 5 "$PYTHON" tools/tiny-model/train.py --data "$work/data" --run "$work/r
   --resume "$work/from-bundle.pt" --no-aux --vision-minutes 0 --minutes 0.1 --eval-every 5 \
   --eval-scenes 8 --batch 4 --grid-weight 1x3=2 --grid-weight 3x1=2
 test -s "$work/run-resumed/best.pt" || { echo "the resumed run wrote no best.pt" >&2; exit 1; }
+# The bundle has no aux heads: this resumed run starts them fresh and warms them first.
+nice -n 5 "$PYTHON" tools/tiny-model/train.py --data "$work/data" --run "$work/run-warmed" \
+  --resume "$work/from-bundle.pt" --head-warmup 10 --vision-minutes 0 --minutes 0.1 --eval-every 5 \
+  --eval-scenes 8 --batch 4 | tee "$work/run-warmed.log"
+grep -q "^head step 10 " "$work/run-warmed.log" || { echo "the head warm-up did not run" >&2; exit 1; }
+test -s "$work/run-warmed/best.pt" || { echo "the warmed run wrote no best.pt" >&2; exit 1; }
 
 step "smoke: bundle variants (fp16 edges, external data, mixed per-graph dtypes, no prefix inputs)"
 "$PYTHON" tools/reference/make_bundle_variants.py "$work/bundle" "$work/bundle-fp16" --fp16-edges

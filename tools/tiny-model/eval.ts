@@ -12,7 +12,10 @@
  * processor's resize is the real one.
  *
  *   npm run eval -- [--scenes 100] [--robust-scenes 30] [--seed 1] [--model models/magma-tiny-som] [--json out.json]
- *       [--mark-sizing model|magma] [--record]
+ *       [--mark-sizing model|magma] [--conditions 400x1200,dark bg] [--record]
+ *
+ * `--conditions` runs only the named robustness conditions and prints each one's misses (to look
+ * at a weak condition with more scenes: `--scenes 0 --robust-scenes 200 --conditions 400x1200`).
  *
  * `--record` (default sizes and seed only) writes the figures into the bundle's config.json
  * (`magma_som.eval`): the example tests hold the served answers to them, so a shipped bundle
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
       // 'magma' draws every scene's marks by Magma's plain rule: what the model gets without the
       // server's sizing for the model (for comparisons; the server's default is 'model').
       'mark-sizing': { type: 'string', default: 'model' },
+      conditions: { type: 'string' },
       record: { type: 'boolean', default: false },
     },
   });
@@ -140,6 +144,7 @@ async function main(): Promise<void> {
   const sceneCount = Number(values.scenes);
   const robustCount = Number(values['robust-scenes']);
   const seed = Number(values.seed);
+  const conditions = pickConditions(values.conditions);
   const engine = await Engine.start({
     modelDir: resolve(values.model),
     executionProvider: 'cpu',
@@ -153,29 +158,32 @@ async function main(): Promise<void> {
   const report: Record<string, unknown> = {};
   try {
     // 1. In-distribution.
-    const inDist = await runCondition(engine, seed, IN_DISTRIBUTION, sceneCount, sizingMode);
-    const byType = groupBy(inDist, QUESTION_TYPES, (o) => o.qa.type);
-    const byGrid = groupBy(inDist, GRID_NAMES, (o) => o.grid);
-    console.log(`\nin-distribution exact match: ${percent(tally(inDist))}`);
-    console.log(table('per question type:', byType));
-    console.log(table('per crop grid (rows x cols):', byGrid));
-    printMisses(inDist, 10);
-    const summary = (groups: Map<string, Outcome[]>) =>
-      Object.fromEntries([...groups].map(([k, v]) => [k, tally(v)]));
-    report.inDistribution = {
-      overall: tally(inDist),
-      byType: summary(byType),
-      byGrid: summary(byGrid),
-    };
+    if (sceneCount > 0) {
+      const inDist = await runCondition(engine, seed, IN_DISTRIBUTION, sceneCount, sizingMode);
+      const byType = groupBy(inDist, QUESTION_TYPES, (o) => o.qa.type);
+      const byGrid = groupBy(inDist, GRID_NAMES, (o) => o.grid);
+      console.log(`\nin-distribution exact match: ${percent(tally(inDist))}`);
+      console.log(table('per question type:', byType));
+      console.log(table('per crop grid (rows x cols):', byGrid));
+      printMisses(inDist, 10);
+      const summary = (groups: Map<string, Outcome[]>) =>
+        Object.fromEntries([...groups].map(([k, v]) => [k, tally(v)]));
+      report.inDistribution = {
+        overall: tally(inDist),
+        byType: summary(byType),
+        byGrid: summary(byGrid),
+      };
+    }
 
     // 2. Robustness.
     if (robustCount > 0) {
       console.log('\nrobustness (held-out conditions):');
       const robustness: Record<string, Tally> = {};
-      for (const condition of ROBUSTNESS_CONDITIONS) {
+      for (const condition of conditions) {
         const outcomes = await runCondition(engine, seed, condition, robustCount, sizingMode);
         robustness[condition.name] = tally(outcomes);
         console.log(`  ${condition.name.padEnd(18)} ${percent(tally(outcomes))}`);
+        if (values.conditions !== undefined) printMisses(outcomes, 20);
       }
       report.robustness = robustness;
     }
@@ -210,9 +218,15 @@ async function main(): Promise<void> {
   console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
   if (values.record) {
-    if (sceneCount < 100 || robustCount < 30 || seed !== 1 || sizingMode !== 'model')
+    if (
+      sceneCount < 100 ||
+      robustCount < 30 ||
+      seed !== 1 ||
+      sizingMode !== 'model' ||
+      values.conditions !== undefined
+    )
       throw new Error(
-        '--record takes the default run: --scenes >= 100, --robust-scenes >= 30, seed 1',
+        '--record takes the default run: --scenes >= 100, --robust-scenes >= 30, seed 1, all conditions',
       );
     const configPath = resolve(values.model, 'config.json');
     const config = JSON.parse(readFileSync(configPath, 'utf8')) as {
@@ -233,6 +247,20 @@ async function main(): Promise<void> {
     writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
     console.log(`recorded in ${configPath}`);
   }
+}
+
+/** The robustness conditions named in a comma-separated list; all of them without one. */
+function pickConditions(list: string | undefined): typeof ROBUSTNESS_CONDITIONS {
+  if (list === undefined) return ROBUSTNESS_CONDITIONS;
+  const names = list.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!ROBUSTNESS_CONDITIONS.some((condition) => condition.name === name))
+      throw new Error(
+        `--conditions: no condition ${JSON.stringify(name)}; there are ` +
+          ROBUSTNESS_CONDITIONS.map((condition) => condition.name).join(', '),
+      );
+  }
+  return ROBUSTNESS_CONDITIONS.filter((condition) => names.includes(condition.name));
 }
 
 await main();

@@ -404,6 +404,29 @@ def train_vision(model: MagmaTiny, aux: AuxHeads, train: SceneSet, held: SceneSe
     save(model, aux, args.run / "vision.pt", {"step": step, "vision_heldout": accs})
 
 
+def warm_heads(model: MagmaTiny, aux: AuxHeads, train: SceneSet, sampler: GridSampler, type_weights, args) -> None:
+    """
+    Trains only the aux heads, the model frozen. A resumed run whose checkpoint has no aux heads
+    starts them fresh, and their first, random gradients pull the model's answers down (the
+    fifth run, 2026-12-03: batch exact match 0.96 -> 0.85 in 200 steps); warmed first, what they
+    send into the trunk is about shapes and marks from the first joint step.
+    """
+    model.requires_grad_(False)
+    opt = optimizer([aux], args.lr * 5)
+    start = time.time()
+    for step in range(1, args.head_warmup + 1):
+        key, chunk = sampler.batch(args.batch)
+        qa_lists = [pick_questions(sampler.rng, train.scenes[i].qas, args.questions, type_weights) for i in chunk]
+        loss, _ = run_batch(model, train, chunk, qa_lists, aux)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 10 == 0:
+            print(f"head step {step} t {time.time() - start:.0f}s loss {loss.item():.4f}"
+                  + "".join(f" | {k} {v:.2f}" for k, v in aux.stats.items()), flush=True)
+    model.requires_grad_(True)
+
+
 SAVE_EXTRA: Dict[str, object] = {}
 
 
@@ -435,6 +458,8 @@ def main() -> None:
     ap.add_argument("--grid-weight", action="append", default=[], metavar="RxC=W",
                     help="stage 2: draw batches of this crop grid W times as often as its share of the data (repeatable)")
     ap.add_argument("--no-aux", action="store_true", help="answer-token loss only (stage 1 needs the aux heads)")
+    ap.add_argument("--head-warmup", type=int, default=0, metavar="STEPS",
+                    help="stage 2 of a resumed run: first train only the aux heads this many steps, the model frozen")
     args = ap.parse_args()
 
     args.type_weight = args.type_weight or ["compare=2", "spatial=2", "find=3", "count=2"]
@@ -481,6 +506,7 @@ def main() -> None:
         "vision_minutes": args.vision_minutes,
         "minutes": args.minutes,
         "type_weights": type_weights,
+        **({"head_warmup": args.head_warmup} if args.head_warmup else {}),
         **({"grid_weights": grid_weights} if grid_weights else {}),
     }
     if args.resume:
@@ -495,8 +521,12 @@ def main() -> None:
             raise SystemExit("stage 1 trains on the aux targets: drop --no-aux or pass --vision-minutes 0")
         train_vision(model, aux, train, held, args)
 
-    opt = optimizer([model] + ([aux] if aux is not None else []), args.lr)
     sampler = GridSampler(train, args.seed, grid_weights)
+    if args.head_warmup > 0:
+        if aux is None:
+            raise SystemExit("--head-warmup trains the aux heads: drop --no-aux")
+        warm_heads(model, aux, train, sampler, type_weights, args)
+    opt = optimizer([model] + ([aux] if aux is not None else []), args.lr)
     start = time.time()
     budget = args.minutes * 60
     step, best, ema = 0, -1.0, None
