@@ -217,11 +217,16 @@ describe.each(Object.entries(WAYS))('%s', (_name, { launch, terminate, cleanExit
     const stream = client.askStream(question);
     const first = await stream.next();
     expect(first.done).toBe(false);
-    // Larger images (more crops) keep the drain busy long enough to watch it.
-    const large = await renderMarkedScene(undefined, undefined, 3);
-    const asks = [1, 2, 3, 4, 5].map(() =>
-      client.ask({ ...question, image: large.png, marks: large.marks }, { maxRetries: 0 }),
-    );
+    // Larger images (more crops) keep the drain busy long enough to watch it. Each ask's marks
+    // are numbered its own way, so each is a marked image no ask before it sent: one the engine
+    // already held (the harness asks about this scene at this size) is answered from its
+    // prefix in a few ms, and all five could end before the poll below saw three.
+    const asks = await Promise.all(
+      [1, 2, 3, 4, 5].map(async (n) => {
+        const large = await renderMarkedScene(undefined, [10 * n + 1, 10 * n + 2], 3);
+        return { ...question, image: large.png, marks: large.marks };
+      }),
+    ).then((inputs) => inputs.map((input) => client.ask(input, { maxRetries: 0 })));
     const settled = Promise.allSettled(asks);
     await waitForInFlight(server.url, 3, settled);
 
