@@ -221,12 +221,12 @@ describe.each(Object.entries(WAYS))('%s', (_name, { launch, terminate, cleanExit
     // are numbered its own way, so each is a marked image no ask before it sent: one the engine
     // already held (the harness asks about this scene at this size) is answered from its
     // prefix in a few ms, and all five could end before the poll below saw three.
-    const asks = await Promise.all(
-      [1, 2, 3, 4, 5].map(async (n) => {
-        const large = await renderMarkedScene(undefined, [10 * n + 1, 10 * n + 2], 3);
-        return { ...question, image: large.png, marks: large.marks };
-      }),
-    ).then((inputs) => inputs.map((input) => client.ask(input, { maxRetries: 0 })));
+    const scenes = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) => renderMarkedScene(undefined, [10 * n + 1, 10 * n + 2], 3)),
+    );
+    const asks = scenes.map((large) =>
+      client.ask({ ...question, image: large.png, marks: large.marks }, { maxRetries: 0 }),
+    );
     const settled = Promise.allSettled(asks);
     await waitForInFlight(server.url, 3, settled);
 

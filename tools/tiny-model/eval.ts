@@ -145,6 +145,18 @@ async function main(): Promise<void> {
   const robustCount = Number(values['robust-scenes']);
   const seed = Number(values.seed);
   const conditions = pickConditions(values.conditions);
+  // Checked before the run, not after its minutes.
+  if (
+    values.record &&
+    (sceneCount < 100 ||
+      robustCount < 30 ||
+      seed !== 1 ||
+      sizingMode !== 'model' ||
+      values.conditions !== undefined)
+  )
+    throw new Error(
+      '--record takes the default run: --scenes >= 100, --robust-scenes >= 30, seed 1, all conditions',
+    );
   const engine = await Engine.start({
     modelDir: resolve(values.model),
     executionProvider: 'cpu',
@@ -218,16 +230,6 @@ async function main(): Promise<void> {
   console.log(`\n${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
   if (values.record) {
-    if (
-      sceneCount < 100 ||
-      robustCount < 30 ||
-      seed !== 1 ||
-      sizingMode !== 'model' ||
-      values.conditions !== undefined
-    )
-      throw new Error(
-        '--record takes the default run: --scenes >= 100, --robust-scenes >= 30, seed 1, all conditions',
-      );
     const configPath = resolve(values.model, 'config.json');
     const config = JSON.parse(readFileSync(configPath, 'utf8')) as {
       revision: string;

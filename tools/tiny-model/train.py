@@ -404,6 +404,13 @@ def train_vision(model: MagmaTiny, aux: AuxHeads, train: SceneSet, held: SceneSe
     save(model, aux, args.run / "vision.pt", {"step": step, "vision_heldout": accs})
 
 
+def draw_batch(sampler: GridSampler, train: SceneSet, type_weights, args):
+    """A stage-2 batch: its grid, its scenes and the questions asked of each."""
+    key, chunk = sampler.batch(args.batch)
+    qa_lists = [pick_questions(sampler.rng, train.scenes[i].qas, args.questions, type_weights) for i in chunk]
+    return key, chunk, qa_lists
+
+
 def warm_heads(model: MagmaTiny, aux: AuxHeads, train: SceneSet, sampler: GridSampler, type_weights, args) -> None:
     """
     Trains only the aux heads, the model frozen. A resumed run whose checkpoint has no aux heads
@@ -415,8 +422,7 @@ def warm_heads(model: MagmaTiny, aux: AuxHeads, train: SceneSet, sampler: GridSa
     opt = optimizer([aux], args.lr * 5)
     start = time.time()
     for step in range(1, args.head_warmup + 1):
-        key, chunk = sampler.batch(args.batch)
-        qa_lists = [pick_questions(sampler.rng, train.scenes[i].qas, args.questions, type_weights) for i in chunk]
+        _, chunk, qa_lists = draw_batch(sampler, train, type_weights, args)
         loss, _ = run_batch(model, train, chunk, qa_lists, aux)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -461,6 +467,11 @@ def main() -> None:
     ap.add_argument("--head-warmup", type=int, default=0, metavar="STEPS",
                     help="stage 2 of a resumed run: first train only the aux heads this many steps, the model frozen")
     args = ap.parse_args()
+    # Checked before the data and checkpoint load (and a stage 1 of many minutes).
+    if args.no_aux and args.vision_minutes > 0:
+        raise SystemExit("stage 1 trains on the aux targets: drop --no-aux or pass --vision-minutes 0")
+    if args.no_aux and args.head_warmup > 0:
+        raise SystemExit("--head-warmup trains the aux heads: drop --no-aux")
 
     args.type_weight = args.type_weight or ["compare=2", "spatial=2", "find=3", "count=2"]
     type_weights = {t: float(w) for t, w in (x.split("=") for x in args.type_weight)}
@@ -517,14 +528,10 @@ def main() -> None:
             "training": ckpt.get("training"),
         }
     if args.vision_minutes > 0:
-        if aux is None:
-            raise SystemExit("stage 1 trains on the aux targets: drop --no-aux or pass --vision-minutes 0")
         train_vision(model, aux, train, held, args)
 
     sampler = GridSampler(train, args.seed, grid_weights)
     if args.head_warmup > 0:
-        if aux is None:
-            raise SystemExit("--head-warmup trains the aux heads: drop --no-aux")
         warm_heads(model, aux, train, sampler, type_weights, args)
     opt = optimizer([model] + ([aux] if aux is not None else []), args.lr)
     start = time.time()
@@ -535,8 +542,7 @@ def main() -> None:
         lr = lr_at(progress, step, args.lr, args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        key, chunk = sampler.batch(args.batch)
-        qa_lists = [pick_questions(sampler.rng, train.scenes[i].qas, args.questions, type_weights) for i in chunk]
+        key, chunk, qa_lists = draw_batch(sampler, train, type_weights, args)
         loss, exact = run_batch(model, train, chunk, qa_lists, aux)
         opt.zero_grad(set_to_none=True)
         loss.backward()
