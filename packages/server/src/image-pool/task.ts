@@ -37,6 +37,8 @@ export interface ImageTaskOutput {
   readonly markedImage?: Uint8Array;
   /** Who decoded the image (the server counts them: magma_image_decodes_total). */
   readonly decoder: DecodedImage['decoder'];
+  /** Bytes the worker's scratch buffer held when the task began (set by the pool's workers). */
+  readonly scratchBytesAtStart?: number;
 }
 
 /** An ImageError as plain data: errors lose their class and code crossing a worker boundary. */

@@ -11,8 +11,6 @@ import type { ImageWorkerData } from './pool.js';
 
 /** Images from this size on are collected right after their task (a 4 MP image is 12 MB decoded). */
 const COLLECT_FROM_PIXELS = 4_000_000;
-/** The scratch buffer is let go after this long without a task. */
-const SCRATCH_IDLE_MS = 2000;
 
 // Decoded pixels live outside V8's heap, and V8 does not count sharp's: a worker that allocates
 // little JavaScript would hold several 100 MB images until some later collection (measured:
@@ -25,7 +23,7 @@ const SCRATCH_IDLE_MS = 2000;
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
-const { scratchMaxBytes } = workerData as ImageWorkerData;
+const { scratchMaxBytes, scratchIdleMs } = workerData as ImageWorkerData;
 const scratch = new PixelScratch(scratchMaxBytes);
 let scratchTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -35,7 +33,7 @@ function releaseScratchWhenIdle(): void {
     const large = scratch.heldBytes >= COLLECT_FROM_PIXELS * 3;
     scratch.release();
     if (large) collect();
-  }, SCRATCH_IDLE_MS);
+  }, scratchIdleMs);
   // an idle worker must not keep the process alive
   scratchTimer.unref();
 }
@@ -55,13 +53,16 @@ function movedResult(result: ImageTaskResult): unknown {
 
 export default async function runImageTaskThenCollect(task: ImageTask): Promise<unknown> {
   clearTimeout(scratchTimer);
+  const scratchBytesAtStart = scratch.heldBytes;
   try {
     const result = await runImageTask(task, scratch);
     // Once the task's frame is gone, so are the pixels of an image not in the scratch.
     const pixels = task.header.width * task.header.height;
     const inScratch = result.ok && result.output.decoder !== 'sharp' && scratch.fits(pixels * 3);
     if (pixels >= COLLECT_FROM_PIXELS && !inScratch) setImmediate(collect);
-    return movedResult(result);
+    return movedResult(
+      result.ok ? { ok: true, output: { ...result.output, scratchBytesAtStart } } : result,
+    );
   } finally {
     releaseScratchWhenIdle();
   }

@@ -21,7 +21,21 @@ const rssMiB = (): number =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 
 const pool = new ImagePool({ threads: 1, pixelBudget: WIDTH * HEIGHT });
-afterAll(() => pool.close());
+const SCRATCH_IDLE_MS = 300;
+const quickPool = new ImagePool({
+  threads: 1,
+  pixelBudget: WIDTH * HEIGHT,
+  scratchIdleMs: SCRATCH_IDLE_MS,
+});
+afterAll(() => Promise.all([pool.close(), quickPool.close()]));
+
+async function plainJpeg(width: number, height: number): Promise<Uint8Array> {
+  return new Uint8Array(
+    await sharp({ create: { width, height, channels: 3, background: '#5a8cc8' } })
+      .jpeg()
+      .toBuffer(),
+  );
+}
 
 describe('image worker memory', () => {
   it('does not keep a large image once its task is done: one at a time stays one at a time', async () => {
@@ -70,4 +84,30 @@ describe('image worker memory', () => {
     // while the next one decodes makes it two or more (measured 2.4x without the collection)
     expect(peak - before).toBeLessThan(1.75 * DECODED_MB);
   }, 60_000);
+
+  it('keeps its scratch buffer while images keep coming and lets it go once idle', async () => {
+    const signal = new AbortController().signal;
+    const taskOf = async (width: number, height: number) => {
+      const bytes = await plainJpeg(width, height);
+      return {
+        bytes,
+        limits: LIMITS,
+        header: await readImageHeader(bytes, LIMITS),
+        marks: [{ label: 1, x1: 10, y1: 10, x2: 200, y2: 150 }],
+        sizing: markSizing(width, height, PROCESSOR),
+        processor: PROCESSOR,
+      };
+    };
+    const large = await taskOf(2000, 1500);
+    const small = await taskOf(320, 240);
+    const first = await quickPool.run(large, signal);
+    expect(first.decoder).toBe('libjpeg');
+    // right after a large image the next task finds its pixels' buffer still there
+    const next = await quickPool.run(small, signal);
+    expect(next.scratchBytesAtStart).toBeGreaterThanOrEqual(2000 * 1500 * 3);
+    // an idle worker's event loop runs its timer (it is not parked until the next task)
+    await new Promise((resolve) => setTimeout(resolve, SCRATCH_IDLE_MS * 3));
+    const afterPause = await quickPool.run(small, signal);
+    expect(afterPause.scratchBytesAtStart).toBe(0);
+  }, 30_000);
 });
