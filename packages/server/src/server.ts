@@ -2,11 +2,12 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { MAX_IMAGE_STRING_CHARS, base64Length } from '@magma-som/schemas';
 import type { AskResponse, ServerInfo } from '@magma-som/schemas';
-import Fastify, { LogController } from 'fastify';
+import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerConfig } from './config/config.js';
 import { Engine } from './engine/index.js';
 import { AccessControl } from './http/access.js';
+import { AccessLog } from './http/access-log.js';
 import {
   TRPC_PREFIX,
   handleClientError,
@@ -110,7 +111,7 @@ export async function createServer(
     bodyLimit: jsonBodyLimit(config),
     genReqId: (request) => requestIdFrom(request.headers['x-request-id']),
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new AccessLog({ requestIdLogLabel: 'requestId' }),
     routerOptions: { maxParamLength: 5000 },
     trustProxy: trustProxyOption(config.trustProxy),
     // Slow clients: the headers, then the whole request, must arrive within these; an idle

@@ -65,8 +65,16 @@ describe('magma-som-server', () => {
       headers: { 'x-request-id': 'cli-probe' },
     });
     expect(ready.status).toBe(200);
-    // Every request's log lines carry its id.
-    await run.waitFor(/"requestId":"cli-probe".*request completed/);
+    // One access-log line per request, when it ends: its id, the request, the status, the time.
+    const access = JSON.parse(
+      await run.waitFor(/"requestId":"cli-probe".*request completed/),
+    ) as Record<string, unknown>;
+    expect(access).toMatchObject({
+      req: { method: 'GET', url: '/ready' },
+      res: { statusCode: 200 },
+    });
+    expect(access['responseTime']).toBeGreaterThan(0);
+    expect(run.lines.some((l) => l.includes('"msg":"incoming request"'))).toBe(false);
 
     run.kill('SIGTERM');
     expect(await run.exit).toBe(0);
