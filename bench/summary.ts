@@ -150,7 +150,7 @@ export function renderSummary(report: Report): string {
   if (l) {
     lines.push(
       '',
-      `Large images in flight (${l.bursts ?? 1} bursts of ${l.asks} concurrent asks, ${l.image}, ${l.seconds} s${l.errors ? `, ${l.errors} errors` : ''}): /health p50 ${ms(l.healthMs.p50)} ms, **p99 ${ms(l.healthMs.p99)} ms**, max ${ms(l.healthMs.max)} ms over ${l.healthProbes} probes; server event-loop delay p99 ${ms(l.eventLoopMs.p99)} ms, max ${ms(l.eventLoopMs.max)} ms; RSS ${l.rssMiB.before} MiB before, **peak ${l.rssMiB.peak} MiB**.`,
+      `Large images in flight (${l.bursts ?? 1} bursts of ${l.asks} concurrent asks, ${l.image}, ${l.seconds} s${l.errors ? `, ${l.errors} errors` : ''}): /health p50 ${ms(l.healthMs.p50)} ms, **p99 ${ms(l.healthMs.p99)} ms**, max ${ms(l.healthMs.max)} ms over ${l.healthProbes} probes; server event-loop delay p99 ${ms(l.eventLoopMs.p99)} ms, max ${ms(l.eventLoopMs.max)} ms; RSS ${l.rssMiB.before} MiB before, **peak ${l.rssMiB.peak} MiB**${l.rssMiB.afterIdle !== undefined ? `, ${l.rssMiB.afterIdle} MiB 5 s after` : ''}.`,
     );
   }
   const b = results['baseline'];
@@ -227,13 +227,13 @@ function renderBaseline(b: any): string[] {
   }
   const l = b.largeImages;
   const large = (name: string, r: any) =>
-    `| ${name} | ${r.bursts ?? 1} x ${r.asks}${r.errors ? ` (${r.errors} errors)` : ''} | ${r.seconds} | ${ms(r.healthMs.p50)} | ${ms(r.healthMs.p99)} | ${ms(r.healthMs.max)} | ${r.eventLoopMs ? ms(r.eventLoopMs.p99) : '-'} | ${r.rssMiB.before} | ${r.rssMiB.peak} |`;
+    `| ${name} | ${r.bursts ?? 1} x ${r.asks}${r.errors ? ` (${r.errors} errors)` : ''} | ${r.seconds} | ${ms(r.healthMs.p50)} | ${ms(r.healthMs.p99)} | ${ms(r.healthMs.max)} | ${r.eventLoopMs ? ms(r.eventLoopMs.p99) : '-'} | ${r.rssMiB.before} | ${r.rssMiB.peak} | ${r.rssMiB.afterIdle ?? '-'} |`;
   lines.push(
     '',
     `Large images in flight (${l.image}), each server on its own:`,
     '',
-    '| server | bursts x asks | s | /health p50 ms | /health p99 ms | /health max ms | event-loop p99 ms | RSS before MiB | RSS peak MiB |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| server | bursts x asks | s | /health p50 ms | /health p99 ms | /health max ms | event-loop p99 ms | RSS before MiB | RSS peak MiB | RSS 5 s after MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     large('ours', l.ours),
     large('baseline', l.baseline),
     '',

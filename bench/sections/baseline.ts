@@ -5,7 +5,7 @@ import type { BenchContext } from '../context.js';
 import { probeHealthDuringBursts } from '../health-probes.js';
 import { ServerHandle } from '../server-handle.js';
 import { percentile, round } from '../stats.js';
-import { ASKS, BURSTS, HEIGHT, MARKS, WIDTH, largeJpeg } from './large-images.js';
+import { ASKS, BURSTS, HEIGHT, MARKS, WIDTH, largeJpeg, rssAfterIdle } from './large-images.js';
 
 // Our server against the seed-style Python baseline (bench/baseline/), both at their shipped
 // defaults and measured interleaved in one run: per image, c1 latency in alternating rounds,
@@ -313,6 +313,7 @@ async function largeImages(
   );
   clearInterval(rssTimer);
   const loop = await ours?.readLoopDelay();
+  const afterIdle = await rssAfterIdle(() => target.rssMiB());
   const failed = outcomes.filter((o) => o.status === 'rejected');
   return {
     asks,
@@ -328,7 +329,7 @@ async function largeImages(
       burstMax: burstMaxMs,
     },
     ...(loop ? { eventLoopMs: { p99: round(loop.p99), max: round(loop.max) } } : {}),
-    rssMiB: { before: round(rssBefore, 1), peak: round(rssPeak, 1) },
+    rssMiB: { before: round(rssBefore, 1), peak: round(rssPeak, 1), afterIdle },
   };
 }
 

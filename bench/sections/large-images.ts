@@ -19,6 +19,18 @@ export const ASKS = 8;
  */
 export const BURSTS = 5;
 const RSS_EVERY_MS = 50;
+/**
+ * RSS is read again this long after the last burst, with no collection forced: an idle server
+ * should give its image memory back by itself (the image workers let their scratch buffers go
+ * after 2 s without a task).
+ */
+export const IDLE_AFTER_MS = 5000;
+
+/** The RSS `afterMs` from now (the server left idle meanwhile). */
+export async function rssAfterIdle(rssMiB: () => number, afterMs = IDLE_AFTER_MS): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  return round(rssMiB(), 1);
+}
 
 export async function largeJpeg(): Promise<Buffer> {
   // A photo-sized image with some structure (five dark rectangles on a gradient-free background).
@@ -80,6 +92,7 @@ export async function largeImages(context: BenchContext) {
     const seconds = (performance.now() - started) / 1000;
     clearInterval(rssTimer);
     const loop = await server.readLoopDelay();
+    const rssAfterIdleMiB = await rssAfterIdle(() => server.rssMiB());
     const errors = outcomes.filter((o) => o.status === 'rejected');
     const sorted = [...healthMs].sort((a, b) => a - b);
     const result = {
@@ -98,10 +111,14 @@ export async function largeImages(context: BenchContext) {
         burstMax: burstMaxMs,
       },
       eventLoopMs: { p99: round(loop.p99), max: round(loop.max) },
-      rssMiB: { before: round(rssBeforeMiB, 1), peak: round(rssPeakMiB, 1) },
+      rssMiB: {
+        before: round(rssBeforeMiB, 1),
+        peak: round(rssPeakMiB, 1),
+        afterIdle: rssAfterIdleMiB,
+      },
     };
     log(
-      `large images: ${burstMaxMs.length} bursts of ${asks} asks in ${result.seconds} s; /health p99 ${result.healthMs.p99} ms over ${healthMs.length} probes (max ${result.healthMs.max}, per burst ${burstMaxMs.join(' ')}); event loop p99 ${result.eventLoopMs.p99} ms; RSS ${result.rssMiB.before} -> peak ${result.rssMiB.peak} MiB`,
+      `large images: ${burstMaxMs.length} bursts of ${asks} asks in ${result.seconds} s; /health p99 ${result.healthMs.p99} ms over ${healthMs.length} probes (max ${result.healthMs.max}, per burst ${burstMaxMs.join(' ')}); event loop p99 ${result.eventLoopMs.p99} ms; RSS ${result.rssMiB.before} -> peak ${result.rssMiB.peak} MiB, ${result.rssMiB.afterIdle} MiB ${IDLE_AFTER_MS / 1000} s after`,
     );
     return result;
   });
