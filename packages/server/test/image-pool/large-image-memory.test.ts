@@ -21,7 +21,8 @@ const rssMiB = (): number =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 
 const pool = new ImagePool({ threads: 1, pixelBudget: WIDTH * HEIGHT });
-const SCRATCH_IDLE_MS = 300;
+// long enough that the next task comes first even on a loaded machine
+const SCRATCH_IDLE_MS = 1000;
 const quickPool = new ImagePool({
   threads: 1,
   pixelBudget: WIDTH * HEIGHT,
