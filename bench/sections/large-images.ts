@@ -26,9 +26,9 @@ const RSS_EVERY_MS = 50;
  */
 export const IDLE_AFTER_MS = 5000;
 
-/** The RSS `afterMs` from now (the server left idle meanwhile). */
-export async function rssAfterIdle(rssMiB: () => number, afterMs = IDLE_AFTER_MS): Promise<number> {
-  await new Promise((resolve) => setTimeout(resolve, afterMs));
+/** The RSS IDLE_AFTER_MS from now (the server left idle meanwhile). */
+export async function rssAfterIdle(rssMiB: () => number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, IDLE_AFTER_MS));
   return round(rssMiB(), 1);
 }
 

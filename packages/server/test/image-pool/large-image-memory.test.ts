@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ImagePool } from '../../src/image-pool/pool.js';
+import type { ImageTask } from '../../src/image-pool/task.js';
 import { TINY_PROCESSOR } from './processor.js';
 import { readImageHeader } from '../../src/images/decode.js';
 import { markSizing } from '../../src/images/mark-sizing.js';
@@ -30,48 +31,42 @@ const quickPool = new ImagePool({
 });
 afterAll(() => Promise.all([pool.close(), quickPool.close()]));
 
-async function plainJpeg(width: number, height: number): Promise<Uint8Array> {
-  return new Uint8Array(
-    await sharp({ create: { width, height, channels: 3, background: '#5a8cc8' } })
-      .jpeg()
+const MARK = { label: 1, x1: 10, y1: 10, x2: 200, y2: 150 };
+
+/** A one-colour JPEG (quality 80) and the task that decodes it, draws `mark` and makes the crops. */
+async function jpegTask(
+  width: number,
+  height: number,
+  background: string | { r: number; g: number; b: number },
+  mark = MARK,
+): Promise<ImageTask> {
+  const bytes = new Uint8Array(
+    await sharp({ create: { width, height, channels: 3, background } })
+      .jpeg({ quality: 80 })
       .toBuffer(),
   );
+  return {
+    bytes,
+    limits: LIMITS,
+    header: await readImageHeader(bytes, LIMITS),
+    marks: [mark],
+    sizing: markSizing(width, height, PROCESSOR),
+    processor: PROCESSOR,
+  };
 }
 
 describe('image worker memory', () => {
   it('does not keep a large image once its task is done: one at a time stays one at a time', async () => {
-    const bytes = new Uint8Array(
-      await sharp({
-        create: {
-          width: WIDTH,
-          height: HEIGHT,
-          channels: 3,
-          background: { r: 90, g: 140, b: 200 },
-        },
-      })
-        .jpeg({ quality: 80 })
-        .toBuffer(),
+    const task = await jpegTask(
+      WIDTH,
+      HEIGHT,
+      { r: 90, g: 140, b: 200 },
+      { label: 1, x1: 100, y1: 100, x2: 2000, y2: 1500 },
     );
-    const header = await readImageHeader(bytes, LIMITS);
-    const marks = [{ label: 1, x1: 100, y1: 100, x2: 2000, y2: 1500 }];
-    const sizing = markSizing(WIDTH, HEIGHT, PROCESSOR);
-    const task = { bytes, limits: LIMITS, header, marks, sizing, processor: PROCESSOR };
     const signal = new AbortController().signal;
     // warm-up with a small image: the worker's libraries loaded, its first arenas made
-    const small = new Uint8Array(
-      await sharp({ create: { width: 640, height: 480, channels: 3, background: '#808080' } })
-        .jpeg()
-        .toBuffer(),
-    );
-    const smallHeader = await readImageHeader(small, LIMITS);
-    const smallMarks = [{ label: 1, x1: 10, y1: 10, x2: 200, y2: 150 }];
-    const smallSizing = markSizing(640, 480, PROCESSOR);
-    for (let i = 0; i < 3; i++) {
-      await pool.run(
-        { ...task, bytes: small, header: smallHeader, marks: smallMarks, sizing: smallSizing },
-        signal,
-      );
-    }
+    const small = await jpegTask(640, 480, '#808080');
+    for (let i = 0; i < 3; i++) await pool.run(small, signal);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const before = rssMiB();
     let peak = before;
@@ -88,19 +83,8 @@ describe('image worker memory', () => {
 
   it('keeps its scratch buffer while images keep coming and lets it go once idle', async () => {
     const signal = new AbortController().signal;
-    const taskOf = async (width: number, height: number) => {
-      const bytes = await plainJpeg(width, height);
-      return {
-        bytes,
-        limits: LIMITS,
-        header: await readImageHeader(bytes, LIMITS),
-        marks: [{ label: 1, x1: 10, y1: 10, x2: 200, y2: 150 }],
-        sizing: markSizing(width, height, PROCESSOR),
-        processor: PROCESSOR,
-      };
-    };
-    const large = await taskOf(2000, 1500);
-    const small = await taskOf(320, 240);
+    const large = await jpegTask(2000, 1500, '#5a8cc8');
+    const small = await jpegTask(320, 240, '#5a8cc8');
     const first = await quickPool.run(large, signal);
     expect(first.decoder).toBe('libjpeg');
     // right after a large image the next task finds its pixels' buffer still there
