@@ -20,6 +20,7 @@ import { requestGuard } from './http/guards.js';
 import { lingerAfterEarlyAnswer } from './http/linger.js';
 import { registerPlainRoutes } from './http/plain-routes.js';
 import { registerHttpApis } from './rest/register.js';
+import { useJsonBodyParser } from './http/json-body.js';
 import { currentRequest, requestIdFrom } from './http/request-id.js';
 import { ServerState } from './lifecycle/server-state.js';
 import { shutDownGracefully } from './lifecycle/shutdown.js';
@@ -134,6 +135,8 @@ export async function createServer(
     return503OnClosing: false,
   });
   if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections;
+  // Large JSON bodies are parsed in the image workers (tRPC's scope reads its bodies itself).
+  useJsonBodyParser(app, pipeline.imagePool);
   // Without a listener Node drops CONNECT requests' sockets; answer them like any other method.
   app.server.on('connect', (_request, socket) => writeRawError(socket, 'METHOD_NOT_ALLOWED'));
 
@@ -202,6 +205,7 @@ export async function createServer(
       services,
       access,
       maxBodySize: config.maxUploadBytes + UPLOAD_BODY_SLACK,
+      jsonParser: pipeline.imagePool,
     });
   }
   registerPlainRoutes(app, { version, startedAt, state, metrics });

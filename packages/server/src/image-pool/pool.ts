@@ -6,10 +6,12 @@ import { PixelBudget } from '../pipeline/decode-budget.js';
 import { imageTaskOutput } from './task.js';
 import type { ImageTask, ImageTaskOutput, ImageTaskResult } from './task.js';
 import { untilAborted } from '../lifecycle/until-aborted.js';
+import type { JsonBodyResult } from '../http/json-text.js';
 
 // Image work (decode, marks, preprocessing) in worker threads, so a large image never stalls
 // the event loop, bounded by a pixel budget, so a burst of large images waits its turn instead
-// of holding gigabytes of decoded pixels at once.
+// of holding gigabytes of decoded pixels at once. The same threads parse large JSON bodies
+// (http/json-body.ts), which come with those images.
 
 /** Threads when the configuration leaves it to the server: half the cores (the engine needs the rest), 1 to 4. */
 export function defaultImageWorkers(): number {
@@ -94,6 +96,22 @@ export class ImagePool {
     const working = this.piscina.run(task) as Promise<ImageTaskResult>;
     working.then(release, release);
     return imageTaskOutput(await untilAborted(working, signal));
+  }
+
+  /**
+   * Parses a JSON body in a worker (http/json-text.ts). The bytes are moved there when they
+   * have a buffer of their own, else copied first: cloning a view would copy all of its buffer.
+   */
+  async parseJson(bytes: Uint8Array): Promise<JsonBodyResult> {
+    if (this.closing !== undefined) throw new Error('the image pool is closed');
+    const owned =
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+        ? bytes
+        : bytes.slice();
+    return (await this.piscina.run(owned, {
+      name: 'parseJson',
+      transferList: [owned.buffer as ArrayBuffer],
+    })) as JsonBodyResult;
   }
 
   /** Stops the workers once their tasks are done. Safe to call more than once. */

@@ -11,3 +11,8 @@ export default async function runImageTask(task) {
   const worker = await loading;
   return worker.default(task);
 }
+
+export async function parseJson(bytes) {
+  const worker = await loading;
+  return worker.parseJson(bytes);
+}

@@ -6,8 +6,11 @@ import { PixelScratch } from '../images/pixel-scratch.js';
 import { runImageTask } from './task.js';
 import type { ImageTask, ImageTaskResult } from './task.js';
 import type { ImageWorkerData } from './pool.js';
+import { parseJsonBytes } from '../http/json-text.js';
+import type { JsonBodyResult } from '../http/json-text.js';
 
-// The image pool's worker entry (piscina calls the default export once per task).
+// The image pool's worker entry: piscina calls the default export once per image task, and
+// parseJson for a large JSON body (ImagePool.parseJson).
 
 /** Images from this size on are collected right after their task (a 4 MP image is 12 MB decoded). */
 const COLLECT_FROM_PIXELS = 4_000_000;
@@ -66,4 +69,8 @@ export default async function runImageTaskThenCollect(task: ImageTask): Promise<
   } finally {
     releaseScratchWhenIdle();
   }
+}
+
+export function parseJson(bytes: Uint8Array): JsonBodyResult {
+  return parseJsonBytes(bytes);
 }

@@ -35,8 +35,10 @@ export async function answerDirectCall(
   path: string,
   hooks: DirectCallHooks,
 ): Promise<boolean> {
-  if (!isPlainJsonMutation(req, path)) return false;
-  const input = parseBody(req.body as string);
+  if (!isDirectCallRequest(req, path)) return false;
+  const { body } = req;
+  if (typeof body !== 'string' && !(body instanceof ParsedJsonBody)) return false;
+  const input = body instanceof ParsedJsonBody ? body.value : parseBody(body);
   // a body that is not JSON gets tRPC's own parse error
   if (input === NOT_JSON) return false;
 
@@ -75,11 +77,19 @@ export async function answerDirectCall(
 
 const NOT_JSON = Symbol('not JSON');
 
-/** POST to one mutation named above, no query (batch, input), JSON body, no stream accepted. */
-function isPlainJsonMutation(req: FastifyRequest, path: string): boolean {
+/** A JSON body the scope's parser parsed already (a large one, in a worker). */
+export class ParsedJsonBody {
+  constructor(readonly value: unknown) {}
+}
+
+/**
+ * POST to one mutation named above, no query (batch, input), JSON content type, no stream
+ * accepted: known before the body is read.
+ */
+export function isDirectCallRequest(req: FastifyRequest, path: string): boolean {
   if (req.method !== 'POST' || !DIRECT_MUTATIONS.has(path) || req.url.includes('?')) return false;
   const contentType = req.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase();
-  if (contentType !== 'application/json' || typeof req.body !== 'string') return false;
+  if (contentType !== 'application/json') return false;
   const accept = req.headers['accept'];
   const streams =
     req.headers['trpc-accept'] !== undefined ||

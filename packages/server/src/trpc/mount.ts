@@ -4,8 +4,10 @@ import type { FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccessControl } from '../http/access.js';
 import { TRPC_PREFIX, retryAfterSeconds } from '../http/error-replies.js';
+import { OFFLOAD_JSON_BYTES } from '../http/json-body.js';
+import type { JsonParser } from '../http/json-body.js';
 import type { RequestContext, ServerServices } from './context.js';
-import { answerDirectCall } from './direct-call.js';
+import { ParsedJsonBody, answerDirectCall, isDirectCallRequest } from './direct-call.js';
 import { apiErrorOf } from './errors.js';
 import { appRouter } from './router.js';
 import type { AppRouter } from './router.js';
@@ -18,6 +20,8 @@ export interface TrpcMountOptions {
   readonly access: AccessControl;
   /** Limit of streamed (multipart) bodies; JSON bodies are limited by Fastify's bodyLimit. */
   readonly maxBodySize: number;
+  /** Parses large JSON bodies off the main thread (the image pool). */
+  readonly jsonParser: JsonParser;
 }
 
 /**
@@ -84,10 +88,21 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
   };
   await app.register(
     (scope, _options, done) => {
-      // tRPC reads the bodies itself: JSON as text, multipart as the raw stream.
+      // tRPC reads the bodies itself: JSON as text, multipart as the raw stream. A large body
+      // of a direct call is parsed in a worker instead (http/json-body.ts); one that is not
+      // JSON goes to tRPC as text, for tRPC's own error.
       scope.removeContentTypeParser('application/json');
-      scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, next) =>
-        next(null, body),
+      scope.addContentTypeParser(
+        'application/json',
+        { parseAs: 'buffer' },
+        async (req: FastifyRequest, body: Buffer) => {
+          const { path } = req.params as { path: string };
+          if (body.byteLength >= OFFLOAD_JSON_BYTES && isDirectCallRequest(req, path)) {
+            const parsed = await options.jsonParser.parseJson(body);
+            if (parsed.ok) return new ParsedJsonBody(parsed.value);
+          }
+          return body.toString('utf8');
+        },
       );
       scope.removeContentTypeParser('multipart/form-data');
       scope.addContentTypeParser('multipart/form-data', {}, (_req, body, next) => next(null, body));

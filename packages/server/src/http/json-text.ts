@@ -1,0 +1,21 @@
+import secureJsonParse from 'secure-json-parse';
+
+// A JSON request body from its bytes to a value, as Fastify's default parser does it (a body
+// holding __proto__ or constructor.prototype is refused), in plain data so that it can run in
+// the worker pool (json-body.ts): no Fastify import here, errors as a reason, not a class.
+
+const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
+
+export type JsonBodyResult =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly reason: 'empty' | 'invalid' };
+
+export function parseJsonBytes(bytes: Uint8Array): JsonBodyResult {
+  if (bytes.byteLength === 0) return { ok: false, reason: 'empty' };
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  try {
+    return { ok: true, value: secureJsonParse.parse(text, PARSE_OPTIONS) as unknown };
+  } catch {
+    return { ok: false, reason: 'invalid' };
+  }
+}
