@@ -99,18 +99,16 @@ export class ImagePool {
   }
 
   /**
-   * Parses a JSON body in a worker (http/json-text.ts). The bytes are moved there when they
-   * have a buffer of their own, else copied first: cloning a view would copy all of its buffer.
+   * Parses a JSON body in a worker (http/json-text.ts). A copy of the bytes goes there (moved,
+   * not cloned again): the caller's stay usable, for tRPC's own error when they are not JSON.
    */
   async parseJson(bytes: Uint8Array): Promise<JsonBodyResult> {
     if (this.closing !== undefined) throw new Error('the image pool is closed');
-    const owned =
-      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-        ? bytes
-        : bytes.slice();
-    return (await this.piscina.run(owned, {
+    // not bytes.slice(): on a Buffer that is a view of the same memory
+    const copy = new Uint8Array(bytes);
+    return (await this.piscina.run(copy, {
       name: 'parseJson',
-      transferList: [owned.buffer as ArrayBuffer],
+      transferList: [copy.buffer],
     })) as JsonBodyResult;
   }
 

@@ -153,8 +153,11 @@ describe('asks with a large body', () => {
     const answers = [];
     for (const text of [`{"image": "AAAA"`, `{"image": "${'A'.repeat(OFFLOAD_JSON_BYTES)}"`]) {
       const response = await postTrpc(running.url, 'ask', text);
-      const json = (await response.json()) as { error: { code: number; data: { code: string } } };
-      answers.push({ status: response.status, code: json.error.code, api: json.error.data.code });
+      const json = (await response.json()) as {
+        error: { message: string; code: number; data: { code: string } };
+      };
+      const { message, code, data } = json.error;
+      answers.push({ status: response.status, code, api: data.code, message });
     }
     expect(answers[0]).toMatchObject({ status: 400, api: 'INVALID_INPUT' });
     expect(answers[1]).toEqual(answers[0]);
