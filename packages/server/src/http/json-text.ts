@@ -10,6 +10,11 @@ export type JsonBodyResult =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly reason: 'empty' | 'invalid' };
 
+/** A body parsed in a worker: when it is not JSON, its bytes come back (moved), for tRPC's error. */
+export type WorkerJsonBodyResult =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly reason: 'empty' | 'invalid'; readonly bytes: Uint8Array };
+
 export function parseJsonBytes(bytes: Uint8Array): JsonBodyResult {
   if (bytes.byteLength === 0) return { ok: false, reason: 'empty' };
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');

@@ -6,7 +6,7 @@ import { PixelBudget } from '../pipeline/decode-budget.js';
 import { imageTaskOutput } from './task.js';
 import type { ImageTask, ImageTaskOutput, ImageTaskResult } from './task.js';
 import { untilAborted } from '../lifecycle/until-aborted.js';
-import type { JsonBodyResult } from '../http/json-text.js';
+import type { WorkerJsonBodyResult } from '../http/json-text.js';
 
 // Image work (decode, marks, preprocessing) in worker threads, so a large image never stalls
 // the event loop, bounded by a pixel budget, so a burst of large images waits its turn instead
@@ -99,17 +99,23 @@ export class ImagePool {
   }
 
   /**
-   * Parses a JSON body in a worker (http/json-text.ts). A copy of the bytes goes there (moved,
-   * not cloned again): the caller's stay usable, for tRPC's own error when they are not JSON.
+   * Parses a JSON body in a worker (http/json-text.ts). The bytes are moved there, not copied
+   * (a copy of a view that shares its buffer): copying megabytes costs the main thread page
+   * faults. They are the worker's from then on, and come back if they are not JSON.
    */
-  async parseJson(bytes: Uint8Array): Promise<JsonBodyResult> {
+  async parseJson(bytes: Uint8Array): Promise<WorkerJsonBodyResult> {
     if (this.closing !== undefined) throw new Error('the image pool is closed');
-    // not bytes.slice(): on a Buffer that is a view of the same memory
-    const copy = new Uint8Array(bytes);
-    return (await this.piscina.run(copy, {
+    const { buffer } = bytes;
+    const owned =
+      buffer instanceof ArrayBuffer &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === buffer.byteLength
+        ? bytes
+        : new Uint8Array(bytes); // not bytes.slice(): on a Buffer that is a view of the same memory
+    return (await this.piscina.run(owned, {
       name: 'parseJson',
-      transferList: [copy.buffer],
-    })) as JsonBodyResult;
+      transferList: [owned.buffer as ArrayBuffer],
+    })) as WorkerJsonBodyResult;
   }
 
   /** Stops the workers once their tasks are done. Safe to call more than once. */

@@ -7,7 +7,7 @@ import { runImageTask } from './task.js';
 import type { ImageTask, ImageTaskResult } from './task.js';
 import type { ImageWorkerData } from './pool.js';
 import { parseJsonBytes } from '../http/json-text.js';
-import type { JsonBodyResult } from '../http/json-text.js';
+import type { WorkerJsonBodyResult } from '../http/json-text.js';
 
 // The image pool's worker entry: piscina calls the default export once per image task, and
 // parseJson for a large JSON body (ImagePool.parseJson).
@@ -71,6 +71,10 @@ export default async function runImageTaskThenCollect(task: ImageTask): Promise<
   }
 }
 
-export function parseJson(bytes: Uint8Array): JsonBodyResult {
-  return parseJsonBytes(bytes);
+/** A large JSON body (ImagePool.parseJson); a body that is not JSON goes back with the result. */
+export function parseJson(bytes: Uint8Array): unknown {
+  const result = parseJsonBytes(bytes);
+  if (result.ok) return result satisfies WorkerJsonBodyResult;
+  const failed: WorkerJsonBodyResult = { ...result, bytes };
+  return move({ [transferableSymbol]: [bytes.buffer], [valueSymbol]: failed });
 }

@@ -31,8 +31,11 @@ export function parseImageString(value: string, options: ImageStringOptions = {}
       );
     }
   }
-  // A fresh Uint8Array that owns its memory (Buffer.from may use the shared pool).
-  return new Uint8Array(Buffer.from(base64, 'base64'));
+  // A Uint8Array that owns its memory: a small Buffer may be a view of the shared pool, a large
+  // one has a buffer of its own (copying megabytes costs the event loop page faults).
+  const decoded = Buffer.from(base64, 'base64');
+  const owns = decoded.byteOffset === 0 && decoded.byteLength === decoded.buffer.byteLength;
+  return owns ? new Uint8Array(decoded.buffer, 0, decoded.byteLength) : new Uint8Array(decoded);
 }
 
 /** The base64 payload, checked and without line breaks; an ImageError if it is not one. */

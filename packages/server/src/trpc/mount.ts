@@ -90,7 +90,7 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
     (scope, _options, done) => {
       // tRPC reads the bodies itself: JSON as text, multipart as the raw stream. A large body
       // of a direct call is parsed in a worker instead (http/json-body.ts); one that is not
-      // JSON goes to tRPC as text, for tRPC's own error.
+      // JSON comes back and goes to tRPC as text, for tRPC's own error.
       scope.removeContentTypeParser('application/json');
       scope.addContentTypeParser(
         'application/json',
@@ -100,6 +100,11 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
           if (body.byteLength >= OFFLOAD_JSON_BYTES && isDirectCallRequest(req, path)) {
             const parsed = await options.jsonParser.parseJson(body);
             if (parsed.ok) return new ParsedJsonBody(parsed.value);
+            return Buffer.from(
+              parsed.bytes.buffer,
+              parsed.bytes.byteOffset,
+              parsed.bytes.byteLength,
+            ).toString('utf8');
           }
           return body.toString('utf8');
         },

@@ -225,6 +225,16 @@ describe('parseImageString', () => {
     );
   });
 
+  it('returns bytes in a buffer of their own, small (out of the shared pool) or large', () => {
+    const large = new Uint8Array(300_000).map((_, i) => (i * 7) & 255);
+    for (const input of [bytes, large]) {
+      const decoded = parseImageString(Buffer.from(input).toString('base64'));
+      expect(Array.from(decoded)).toEqual(Array.from(input));
+      expect(decoded.byteOffset).toBe(0);
+      expect(decoded.buffer.byteLength).toBe(input.byteLength);
+    }
+  });
+
   it('accepts unpadded base64, as the schema does', () => {
     const unpadded = Buffer.from(bytes.subarray(0, 7)).toString('base64').replace(/=+$/, '');
     expect(Array.from(parseImageString(unpadded))).toEqual(Array.from(bytes.subarray(0, 7)));
