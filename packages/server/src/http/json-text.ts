@@ -12,8 +12,8 @@ export type JsonBodyResult =
 
 /** A body parsed in a worker: when it is not JSON, its bytes come back (moved), for tRPC's error. */
 export type WorkerJsonBodyResult =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly reason: 'empty' | 'invalid'; readonly bytes: Uint8Array };
+  | Extract<JsonBodyResult, { ok: true }>
+  | (Extract<JsonBodyResult, { ok: false }> & { readonly bytes: Uint8Array });
 
 export function parseJsonBytes(bytes: Uint8Array): JsonBodyResult {
   if (bytes.byteLength === 0) return { ok: false, reason: 'empty' };

@@ -6,6 +6,7 @@ import { PixelBudget } from '../pipeline/decode-budget.js';
 import { imageTaskOutput } from './task.js';
 import type { ImageTask, ImageTaskOutput, ImageTaskResult } from './task.js';
 import { untilAborted } from '../lifecycle/until-aborted.js';
+import { ownedBytes } from '../buffers/owned-bytes.js';
 import type { WorkerJsonBodyResult } from '../http/json-text.js';
 
 // Image work (decode, marks, preprocessing) in worker threads, so a large image never stalls
@@ -99,19 +100,13 @@ export class ImagePool {
   }
 
   /**
-   * Parses a JSON body in a worker (http/json-text.ts). The bytes are moved there, not copied
-   * (a copy of a view that shares its buffer): copying megabytes costs the main thread page
-   * faults. They are the worker's from then on, and come back if they are not JSON.
+   * Parses a JSON body in a worker (http/json-text.ts). The bytes are moved there (copied only
+   * if they share their buffer, buffers/owned-bytes.ts); they are the worker's from then on,
+   * and come back if they are not JSON.
    */
   async parseJson(bytes: Uint8Array): Promise<WorkerJsonBodyResult> {
     if (this.closing !== undefined) throw new Error('the image pool is closed');
-    const { buffer } = bytes;
-    const owned =
-      buffer instanceof ArrayBuffer &&
-      bytes.byteOffset === 0 &&
-      bytes.byteLength === buffer.byteLength
-        ? bytes
-        : new Uint8Array(bytes); // not bytes.slice(): on a Buffer that is a view of the same memory
+    const owned = ownedBytes(bytes);
     return (await this.piscina.run(owned, {
       name: 'parseJson',
       transferList: [owned.buffer as ArrayBuffer],

@@ -1,5 +1,6 @@
 import { splitImageString } from '@magma-som/schemas';
 import { ImageError } from './errors.js';
+import { ownedBytes } from '../buffers/owned-bytes.js';
 
 export interface ImageStringOptions {
   /** The most bytes accepted: an oversized payload is refused before it is decoded. */
@@ -31,11 +32,8 @@ export function parseImageString(value: string, options: ImageStringOptions = {}
       );
     }
   }
-  // A Uint8Array that owns its memory: a small Buffer may be a view of the shared pool, a large
-  // one has a buffer of its own (copying megabytes costs the event loop page faults).
-  const decoded = Buffer.from(base64, 'base64');
-  const owns = decoded.byteOffset === 0 && decoded.byteLength === decoded.buffer.byteLength;
-  return owns ? new Uint8Array(decoded.buffer, 0, decoded.byteLength) : new Uint8Array(decoded);
+  // a small Buffer is a view of the shared pool, a large one has a buffer of its own
+  return ownedBytes(Buffer.from(base64, 'base64'));
 }
 
 /** The base64 payload, checked and without line breaks; an ImageError if it is not one. */
