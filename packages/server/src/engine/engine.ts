@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { ownsItsBuffer } from '../buffers/owned-bytes.js';
 import { EngineError, deserializeError } from './errors.js';
 import { isProcessedImage, pixelBufferOf } from './image-processor.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
@@ -150,17 +151,17 @@ function checkImage(image: ModelImage, info: ModelInfo): void {
     );
 }
 
-/** The pixels (or crops) in a buffer of their own, so it can be transferred without taking anything else along. */
+/**
+ * The pixels (or crops) in a buffer of their own, so it can be transferred without taking
+ * anything else along: copied when they share it (with the constructor: `slice()` on a Buffer
+ * is a view of the same memory, whose transfer would detach the caller's whole buffer).
+ */
 function transferableImage(image: ModelImage): ModelImage {
   const data = isProcessedImage(image) ? image.pixelValues : image.data;
-  const ownsBuffer =
-    data.buffer instanceof ArrayBuffer &&
-    data.byteOffset === 0 &&
-    data.byteLength === data.buffer.byteLength;
-  if (ownsBuffer) return image;
+  if (ownsItsBuffer(data)) return image;
   return isProcessedImage(image)
-    ? { grid: image.grid, pixelValues: image.pixelValues.slice() }
-    : { data: image.data.slice(), width: image.width, height: image.height };
+    ? { grid: image.grid, pixelValues: new Float32Array(image.pixelValues) }
+    : { data: new Uint8Array(image.data), width: image.width, height: image.height };
 }
 
 function cancelledResult(): GenerateResult {

@@ -112,6 +112,17 @@ describe.skipIf(!hasTinyBundle)('Engine on magma-tiny-som (worker thread, cpu)',
     expect(req.image.data.byteLength).toBe(0); // detached: moved, not copied
   });
 
+  it('copies pixels that share their buffer instead of detaching it, a Buffer view included', async () => {
+    const { data, width, height } = noiseImage(160, 120, 1);
+    const shared = new ArrayBuffer(data.byteLength + 64);
+    const view = Buffer.from(shared, 32, data.byteLength);
+    view.set(data);
+    const answer = await engine.generate({ ...request(), image: { data: view, width, height } });
+    expect(shared.byteLength).toBe(data.byteLength + 64); // the caller's buffer is untouched
+    expect(Array.from(view)).toEqual(Array.from(data));
+    expect(answer.text).toBe((await engine.generate(request())).text);
+  });
+
   it('answers a preprocessed image exactly as its pixels, and checks its shape', async () => {
     const { info } = engine;
     expect(info.imageMean).toHaveLength(3);
