@@ -191,7 +191,7 @@ const differences = (differing: any[]): string =>
 function renderBaseline(b: any): string[] {
   const s = b.settings;
   const lines = [
-    `Ours vs the Python baseline (bench/baseline/, FastAPI + PyTorch), both at shipped defaults, interleaved; ${s.marks} marks, maxTokens ${s.maxTokens}, prefix cache off; c1: ${s.c1RequestsPerServer} requests per server and image in ${s.rounds} alternating rounds; c8: ${s.c8SecondsPerServer} s per server and image in ${s.throughputRounds} alternating rounds. Ratios are ours / baseline, (min-max over the rounds).`,
+    `Ours vs the Python baseline (bench/baseline/, FastAPI + PyTorch), both at shipped defaults, interleaved; ${s.marks} marks, maxTokens ${s.maxTokens}, prefix cache off; c1: ${s.c1RequestsPerServer} requests per server and image in ${s.rounds} alternating rounds; c8: ${s.c8SecondsPerServer} s per server and image in ${s.throughputRounds} alternating rounds. Ratios are ours / baseline, (min-max over the rounds). Load generator: ${s.client ?? 'fetch'}.`,
     '',
     b.parity.differing.length === 0
       ? `Parity (both sent the identical marked image): **${b.parity.identical}/${b.parity.asked} identical answers**.`
@@ -225,6 +225,12 @@ function renderBaseline(b: any): string[] {
       `| ${i.image} | ${ms(o.image)} / ${ms(base.image)} | ${ms(o.preprocess)} / ${ms(base.preprocess)} | ${ms(o.queue)} / - | ${ms(o.transport)} / ${ms(base.transport)} |`,
     );
   }
+  const c = b.clientOverhead;
+  if (c)
+    lines.push(
+      '',
+      `The load generator's own share (${c.image}, right after its c1 rounds, ${c.requestsPerClient} asks per server and client, alternating): non-model p50 with fetch / with undici request(), ours ${ms(c.ours.nonModelMs.fetch)} / ${ms(c.ours.nonModelMs.request)} ms, baseline ${ms(c.baseline.nonModelMs.fetch)} / ${ms(c.baseline.nonModelMs.request)} ms; non-model ratio ${c.nonModelRatio.fetch} with fetch (the load generator of the tables above), ${c.nonModelRatio.request} with request().`,
+    );
   const l = b.largeImages;
   const large = (name: string, r: any) =>
     `| ${name} | ${r.bursts ?? 1} x ${r.asks}${r.errors ? ` (${r.errors} errors)` : ''} | ${r.seconds} | ${ms(r.healthMs.p50)} | ${ms(r.healthMs.p99)} | ${ms(r.healthMs.max)} | ${r.eventLoopMs ? ms(r.eventLoopMs.p99) : '-'} | ${r.rssMiB.before} | ${r.rssMiB.peak} | ${r.rssMiB.afterIdle ?? '-'} |`;

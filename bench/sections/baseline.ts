@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { BaselineServer } from '../baseline-server.js';
 import { askBody, baselineImages } from '../baseline-images.js';
 import type { BenchImage } from '../baseline-images.js';
@@ -11,8 +12,11 @@ import { ASKS, BURSTS, HEIGHT, MARKS, WIDTH, largeJpeg, rssAfterIdle } from './l
 // defaults and measured interleaved in one run: per image, c1 latency in alternating rounds,
 // then closed-loop throughput at concurrency 8 in alternating rounds, CPU per request from
 // /proc, peak RSS, and /health while 8 asks with 36 MP images are in flight. Both get the same
-// JSON body from the same load generator (fetch). Prefix cache off in every ask ("cache":
-// false): the baseline has none, and repeating one image would otherwise measure the cache.
+// JSON body from the same load generator (fetch). The client's own share of the non-model time
+// is not the same for both: at 1024x768 the asks are also sent with undici's request() (what
+// the SDK's Node entry uses), alternating with fetch (clientOverhead). Prefix cache off in
+// every ask ("cache": false): the baseline has none, and repeating one image would otherwise
+// measure the cache.
 
 const ROUNDS = 4;
 const THROUGHPUT_ROUNDS = 2;
@@ -35,25 +39,40 @@ interface Answered {
   readonly answer: string;
 }
 
+/** The load generator's HTTP client: fetch unless said otherwise (see above). */
+type HttpClient = 'request' | 'fetch';
+
 /** One POST of an ask body: its wall time and the parsed answer (an HTTP error throws). */
-async function postAsk<T>(target: Target, body: string): Promise<{ wallMs: number; json: T }> {
+async function postAsk<T>(
+  target: Target,
+  body: string,
+  client: HttpClient = 'fetch',
+): Promise<{ wallMs: number; json: T }> {
+  const url = `${target.url}/v1/som/ask`;
+  const headers = { 'content-type': 'application/json' };
   const sent = performance.now();
-  const response = await fetch(`${target.url}/v1/som/ask`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-  });
-  const text = await response.text();
+  let status: number;
+  let text: string;
+  if (client === 'fetch') {
+    const response = await fetch(url, { method: 'POST', headers, body });
+    text = await response.text();
+    status = response.status;
+  } else {
+    const response = await request(url, { method: 'POST', headers, body });
+    text = await response.body.text();
+    status = response.statusCode;
+  }
   const wallMs = performance.now() - sent;
-  if (!response.ok)
-    throw new Error(`${target.name}: HTTP ${response.status}: ${text.slice(0, 300)}`);
+  if (status < 200 || status >= 300)
+    throw new Error(`${target.name}: HTTP ${status}: ${text.slice(0, 300)}`);
   return { wallMs, json: JSON.parse(text) as T };
 }
 
-async function ask(target: Target, body: string): Promise<Answered> {
+async function ask(target: Target, body: string, client?: HttpClient): Promise<Answered> {
   const { wallMs, json } = await postAsk<{ answer: string; timings: Record<string, number> }>(
     target,
     body,
+    client,
   );
   const t = json.timings;
   // ours reports the model's stages, the baseline its sum (vision + prefill + decode) as modelMs
@@ -193,6 +212,50 @@ async function latency(targets: readonly [Target, Target], image: BenchImage, re
         ours.nonModelMs.p50 / baseline.nonModelMs.p50,
         roundP50.map((s) => s[1] / s[3]),
       ),
+    },
+  };
+}
+
+/**
+ * The load generator's own share of the non-model time: the same asks sent with fetch() and
+ * with undici's request(), alternating, to each server; p50 of each, and the non-model ratio
+ * as each client sees it.
+ */
+async function clientOverhead(
+  targets: readonly [Target, Target],
+  image: BenchImage,
+  requests: number,
+) {
+  const perRound = Math.ceil(requests / ROUNDS);
+  const nonModel = (samples: Answered[]) =>
+    p(
+      samples.map((s) => s.wallMs - s.modelMs),
+      50,
+    );
+  const runs = targets.map(() => ({ fetch: [] as Answered[], request: [] as Answered[] }));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [k, target] of targets.entries()) {
+      const clients =
+        r % 2 === 0 ? (['fetch', 'request'] as const) : (['request', 'fetch'] as const);
+      for (const client of clients) {
+        for (let i = 0; i < perRound; i++)
+          runs[k]![client].push(await ask(target, image.bodies[i % image.bodies.length]!, client));
+      }
+    }
+  }
+  const side = (k: number) => ({
+    nonModelMs: { fetch: nonModel(runs[k]!.fetch), request: nonModel(runs[k]!.request) },
+  });
+  const ours = side(0);
+  const baseline = side(1);
+  return {
+    image: image.name,
+    requestsPerClient: perRound * ROUNDS,
+    ours,
+    baseline,
+    nonModelRatio: {
+      fetch: round(ours.nonModelMs.fetch / baseline.nonModelMs.fetch, 3),
+      request: round(ours.nonModelMs.request / baseline.nonModelMs.request, 3),
     },
   };
 }
@@ -387,14 +450,22 @@ export async function baseline(context: BenchContext) {
         log(`  ${d.image}: ours ${JSON.stringify(d.ours)}, baseline ${JSON.stringify(d.baseline)}`);
 
       const perImage = [];
+      let clients: Awaited<ReturnType<typeof clientOverhead>> | undefined;
       for (const image of images) {
         const c1 = await latency(targets, image, settings.baselineRequests);
+        // right after this image's c1, in the same conditions
+        if (image === images[2])
+          clients = await clientOverhead(targets, image, settings.baselineRequests);
         const c8 = await throughput(targets, image, settings.baselineSeconds);
         log(
           `${image.name}: c1 p50 ${c1.ours.wallMs.p50} vs ${c1.baseline.wallMs.p50} ms (x${c1.ratio.wallP50.value}), non-model p50 ${c1.ours.nonModelMs.p50} vs ${c1.baseline.nonModelMs.p50} ms (x${c1.ratio.nonModelP50.value}); c8 ${c8.ours.requestsPerSecond} vs ${c8.baseline.requestsPerSecond} req/s (x${c8.ratio.requestsPerSecond.value}); CPU/request ${c8.ours.cpuMsPerRequest} vs ${c8.baseline.cpuMsPerRequest} ms`,
         );
         perImage.push({ image: image.name, bytes: image.bytes, c1, c8 });
       }
+      if (clients !== undefined)
+        log(
+          `client overhead at ${clients.image}: non-model p50 with fetch / request: ours ${clients.ours.nonModelMs.fetch} / ${clients.ours.nonModelMs.request} ms, baseline ${clients.baseline.nonModelMs.fetch} / ${clients.baseline.nonModelMs.request} ms; ratio ${clients.nonModelRatio.fetch} / ${clients.nonModelRatio.request}`,
+        );
       const asks = settings.quick ? 2 : ASKS;
       const bursts = settings.quick ? 1 : BURSTS;
       const largeResults = {
@@ -413,9 +484,11 @@ export async function baseline(context: BenchContext) {
           throughputRounds: THROUGHPUT_ROUNDS,
           maxTokens: settings.maxTokens,
           marks: 5,
+          client: 'fetch',
         },
         parity: check,
         images: perImage,
+        ...(clients !== undefined ? { clientOverhead: clients } : {}),
         largeImages: largeResults,
         peakRssMiB: { ours: round(peaks.ours, 1), baseline: round(peaks.baseline, 1) },
       };
