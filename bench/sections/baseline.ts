@@ -42,6 +42,9 @@ interface Answered {
 /** The load generator's HTTP client: fetch unless said otherwise (see above). */
 type HttpClient = 'request' | 'fetch';
 
+/** Wall time outside the server's model time: the non-model time of one ask. */
+const nonModelMs = (s: Answered): number => s.wallMs - s.modelMs;
+
 /** One POST of an ask body: its wall time and the parsed answer (an HTTP error throws). */
 async function postAsk<T>(
   target: Target,
@@ -145,10 +148,7 @@ async function latency(targets: readonly [Target, Target], image: BenchImage, re
           run.samples.map((s) => s.wallMs),
           50,
         ),
-        percentile(
-          run.samples.map((s) => s.wallMs - s.modelMs),
-          50,
-        ),
+        percentile(run.samples.map(nonModelMs), 50),
       );
     }
     roundP50.push(stats as [number, number, number, number]);
@@ -188,14 +188,8 @@ async function latency(targets: readonly [Target, Target], image: BenchImage, re
       ),
     },
     nonModelMs: {
-      p50: p(
-        samples.map((s) => s.wallMs - s.modelMs),
-        50,
-      ),
-      p95: p(
-        samples.map((s) => s.wallMs - s.modelMs),
-        95,
-      ),
+      p50: p(samples.map(nonModelMs), 50),
+      p95: p(samples.map(nonModelMs), 95),
     },
   });
   const ours = side(all[0]);
@@ -227,11 +221,7 @@ async function clientOverhead(
   requests: number,
 ) {
   const perRound = Math.ceil(requests / ROUNDS);
-  const nonModel = (samples: Answered[]) =>
-    p(
-      samples.map((s) => s.wallMs - s.modelMs),
-      50,
-    );
+  const nonModel = (samples: Answered[]) => p(samples.map(nonModelMs), 50);
   const runs = targets.map(() => ({ fetch: [] as Answered[], request: [] as Answered[] }));
   for (let r = 0; r < ROUNDS; r++) {
     for (const [k, target] of targets.entries()) {
