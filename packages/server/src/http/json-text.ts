@@ -15,11 +15,15 @@ export type WorkerJsonBodyResult =
   | Extract<JsonBodyResult, { ok: true }>
   | (Extract<JsonBodyResult, { ok: false }> & { readonly bytes: Uint8Array });
 
+/** A body's bytes as UTF-8 text, without copying them first. */
+export function utf8Text(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
 export function parseJsonBytes(bytes: Uint8Array): JsonBodyResult {
   if (bytes.byteLength === 0) return { ok: false, reason: 'empty' };
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   try {
-    return { ok: true, value: secureJsonParse.parse(text, PARSE_OPTIONS) as unknown };
+    return { ok: true, value: secureJsonParse.parse(utf8Text(bytes), PARSE_OPTIONS) as unknown };
   } catch {
     return { ok: false, reason: 'invalid' };
   }

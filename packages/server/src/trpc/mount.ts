@@ -6,6 +6,7 @@ import type { AccessControl } from '../http/access.js';
 import { TRPC_PREFIX, retryAfterSeconds } from '../http/error-replies.js';
 import { OFFLOAD_JSON_BYTES } from '../http/json-body.js';
 import type { JsonParser } from '../http/json-body.js';
+import { utf8Text } from '../http/json-text.js';
 import type { RequestContext, ServerServices } from './context.js';
 import { ParsedJsonBody, answerDirectCall, isDirectCallRequest } from './direct-call.js';
 import { apiErrorOf } from './errors.js';
@@ -99,12 +100,7 @@ export async function mountTrpc(app: FastifyInstance, options: TrpcMountOptions)
           const { path } = req.params as { path: string };
           if (body.byteLength >= OFFLOAD_JSON_BYTES && isDirectCallRequest(req, path)) {
             const parsed = await options.jsonParser.parseJson(body);
-            if (parsed.ok) return new ParsedJsonBody(parsed.value);
-            return Buffer.from(
-              parsed.bytes.buffer,
-              parsed.bytes.byteOffset,
-              parsed.bytes.byteLength,
-            ).toString('utf8');
+            return parsed.ok ? new ParsedJsonBody(parsed.value) : utf8Text(parsed.bytes);
           }
           return body.toString('utf8');
         },
